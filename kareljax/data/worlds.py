@@ -1,0 +1,34 @@
+"""Random Karel worlds (SPEC §1), generated on device from an explicit PRNG key."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from kareljax.karel.world import World
+
+WALL_PROB = 0.1
+MARKER_PROB = 0.1
+
+
+def random_worlds(key: jax.Array, shape: tuple[int, ...], height: int = 8, width: int = 8,
+                  wall_prob: float = WALL_PROB, marker_prob: float = MARKER_PROB) -> World:
+    """A batch of worlds with leading axes `shape`, border included in height x width.
+
+    Each cell is a wall with probability `wall_prob`, then the border is forced to walls; the hero
+    stands uniformly in the interior facing a uniform direction, on a cell forced empty; every other
+    interior non-wall cell gets one marker with probability `marker_prob`.
+    """
+    if height < 3 or width < 3:
+        raise ValueError(f"a world needs an interior: got {height}x{width} with its border")
+    k_walls, k_row, k_col, k_facing, k_markers = jax.random.split(key, 5)
+    rows = jnp.arange(height)[:, None]
+    cols = jnp.arange(width)[None, :]
+    border = (rows == 0) | (rows == height - 1) | (cols == 0) | (cols == width - 1)
+    row = jax.random.randint(k_row, shape, 1, height - 1)
+    col = jax.random.randint(k_col, shape, 1, width - 1)
+    facing = jax.random.randint(k_facing, shape, 0, 4)
+    hero = (rows == row[..., None, None]) & (cols == col[..., None, None])
+    walls = (jax.random.bernoulli(k_walls, wall_prob, shape + (height, width)) | border) & ~hero
+    markers = jax.random.bernoulli(k_markers, marker_prob, shape + (height, width)) & ~walls & ~hero
+    return World(walls, markers.astype(jnp.uint8), row.astype(jnp.int32), col.astype(jnp.int32),
+                 facing.astype(jnp.int32))
