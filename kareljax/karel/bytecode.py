@@ -20,6 +20,7 @@ import numpy as np
 from kareljax.karel import syntax
 
 HALT, ACTION, COND, REPEAT_ENTER, REPEAT_LOOP = range(5)
+MAX_INSTRUCTIONS = 1 << 16  # the interpreter packs jump targets into 16 bits
 OP, ARG, NEXT, ALT, STMT, SLOT = range(6)
 NUM_FIELDS = 6
 
@@ -104,6 +105,8 @@ def compile_batch(programs: list[syntax.Program], length: int | None = None) -> 
     compiled = [compile_program(p) for p in programs]
     longest = max(len(c) for c, _ in compiled)
     length = longest if length is None else length
+    if length > MAX_INSTRUCTIONS:
+        raise ValueError(f"programs of {length} instructions exceed the limit of {MAX_INSTRUCTIONS}")
     if longest > length:
         raise ValueError(f"a program needs {longest} instructions, more than length {length}")
     code = np.zeros((len(programs), length, NUM_FIELDS), np.int32)

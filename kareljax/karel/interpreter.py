@@ -144,13 +144,35 @@ class _Machine(NamedTuple):
     cond_trace: tuple     # 2 arrays [Kc]: value, stmt
 
 
-def _instruction_step(m: _Machine, code, program, remap, walls, max_steps, width: int) -> _Machine:
+class _PackedCode(NamedTuple):
+    """Bytecode flattened to [P * L] and packed, so fetching an instruction is two 1-D gathers."""
+
+    control: jax.Array  # op | arg << 3 | slot << 8
+    targets: jax.Array  # next | alt << 16
+    stmt: jax.Array
+    length: int
+
+    @classmethod
+    def pack(cls, code):
+        f = [code[..., i].reshape(-1) for i in range(bc.NUM_FIELDS)]
+        control = f[bc.OP] | (f[bc.ARG] << 3) | (f[bc.SLOT] << 8)
+        return cls(control, f[bc.NEXT] | (f[bc.ALT] << 16), f[bc.STMT], code.shape[1])
+
+    def fetch(self, program, pc, with_stmt: bool):
+        at = program * self.length + pc
+        control, targets = self.control[at], self.targets[at]
+        stmt = self.stmt[at] if with_stmt else jnp.int32(-1)
+        return control & 7, (control >> 3) & 31, targets & 0xFFFF, targets >> 16, stmt, control >> 8
+
+
+def _instruction_step(m: _Machine, code: _PackedCode, program, remap, walls, max_steps,
+                      width: int) -> _Machine:
     """Executes the instruction at m.pc for one world; a no-op once it halted or ran out of steps.
 
-    `code` [P, L, F] holds every program of the chunk; this world runs number `program`.
+    `code` holds every program of the device; this world runs number `program`.
     """
-    instruction = code[program, m.pc]
-    op, arg, nxt, alt, stmt, slot = (instruction[f] for f in range(bc.NUM_FIELDS))
+    traced = bool(m.trace[0].shape[0] or m.cond_trace[0].shape[0])
+    op, arg, nxt, alt, stmt, slot = code.fetch(program, m.pc, traced)
     is_action, is_cond = op == bc.ACTION, op == bc.COND
     is_enter, is_loop = op == bc.REPEAT_ENTER, op == bc.REPEAT_LOOP
     slot_mask = jnp.arange(m.counters.shape[0]) == slot
@@ -183,26 +205,57 @@ def _instruction_step(m: _Machine, code, program, remap, walls, max_steps, width
                     counters, m.num_actions + acts, m.num_conds + tests, run, trace, cond_trace)
 
 
+def _initial_machine(el: _Element, entry, width: int, num_slots: int, trace_len: int,
+                     cond_trace_len: int) -> _Machine:
+    size = el.cell.shape[0]
+    here = jax.vmap(lambda m, c: m[c])(el.markers, el.cell)
+    zeros = jnp.zeros(size, jnp.int32)
+    first = _trace_entry(el.cell, el.facing, here, zeros - 1, width)
+    trace = tuple(jnp.zeros((size, trace_len), jnp.int32).at[:, 0].set(v) if trace_len
+                  else jnp.zeros((size, 0), jnp.int32) for v in first)
+    cond_trace = (jnp.zeros((size, cond_trace_len), bool),
+                  jnp.zeros((size, cond_trace_len), jnp.int32))
+    return _Machine(el.cell, el.facing, el.markers, here, entry[el.program], zeros,
+                    jnp.zeros((size, num_slots), jnp.int32), zeros, zeros,
+                    jnp.ones(size, bool), trace, cond_trace)
+
+
 def _run_bytecode(el: _Element, code, entry, max_steps, width: int, num_slots: int,
-                  trace_len: int, cond_trace_len: int):
-    """Runs a chunk of bytecode programs until each halts or exhausts its steps."""
-    chunk = el.cell.shape[0]
-    here0 = jax.vmap(lambda m, c: m[c])(el.markers, el.cell)
-    zeros = jnp.zeros(chunk, jnp.int32)
-    row0, col0, facing0, here_i, stmt0 = _trace_entry(el.cell, el.facing, here0, -1 + zeros, width)
-    trace = tuple(jnp.zeros((chunk, trace_len), jnp.int32).at[:, 0].set(v) if trace_len
-                  else jnp.zeros((chunk, 0), jnp.int32)
-                  for v in (row0, col0, facing0, here_i, stmt0))
-    cond_trace = (jnp.zeros((chunk, cond_trace_len), bool), jnp.zeros((chunk, cond_trace_len), jnp.int32))
-    machine = _Machine(el.cell, el.facing, el.markers, here0, entry[el.program], zeros,
-                       jnp.zeros((chunk, num_slots), jnp.int32), zeros, zeros,
-                       jnp.ones(chunk, bool), trace, cond_trace)
-    step = jax.vmap(
-        lambda m, p, r, w: _instruction_step(m, code, p, r, w, max_steps, width))
-    machine = lax.while_loop(lambda m: jnp.any(m.running),
-                             lambda m: step(m, el.program, el.remap, el.walls), machine)
-    op_at_end = code[el.program, machine.pc, bc.OP]
-    timeout = op_at_end != bc.HALT
+                  trace_len: int, cond_trace_len: int, chunk: int, first_cap: int = 32):
+    """Runs bytecode programs until each halts or exhausts its steps.
+
+    Worlds run in lockstep chunks, so one long run would keep its whole chunk busy. Instead the
+    work goes in rounds: each round runs every unfinished world for at most `cap` instructions, in
+    chunks of unfinished worlds gathered together, and the cap doubles from round to round. Short
+    runs finish in the first round; long ones end up sharing chunks with each other.
+    """
+    size = el.cell.shape[0]
+    chunk = min(chunk, size)
+    machine = _initial_machine(el, entry, width, num_slots, trace_len, cond_trace_len)
+    packed = _PackedCode.pack(code)
+    step = jax.vmap(lambda m, p, r, w: _instruction_step(m, packed, p, r, w, max_steps, width))
+
+    def run_some(machine, ids, cap):
+        part, env = (jax.tree.map(lambda x: x[ids], t) for t in (machine, el))
+        part, _ = lax.while_loop(
+            lambda c: jnp.any(c[0].running) & (c[1] < cap),
+            lambda c: (step(c[0], env.program, env.remap, env.walls), c[1] + 1), (part, 0))
+        return jax.tree.map(lambda buf, x: buf.at[ids].set(x, unique_indices=True), machine, part)
+
+    def one_round(state):
+        machine, cap = state
+        order = jnp.argsort(~machine.running, stable=True)  # unfinished worlds first
+        num_chunks = -(-jnp.sum(machine.running) // chunk)
+
+        def body(i, machine):
+            start = jnp.minimum(i * chunk, size - chunk)
+            return run_some(machine, lax.dynamic_slice_in_dim(order, start, chunk), cap)
+
+        return lax.fori_loop(0, num_chunks, body, machine), cap * 2
+
+    machine, _ = lax.while_loop(lambda s: jnp.any(s[0].running), one_round,
+                                (machine, jnp.int32(first_cap)))
+    timeout = code[el.program, machine.pc, bc.OP] != bc.HALT
     action_trace = cond = None
     if trace_len:
         valid = jnp.arange(trace_len)[None] <= machine.num_actions[:, None]
@@ -215,69 +268,80 @@ def _run_bytecode(el: _Element, code, entry, max_steps, width: int, num_slots: i
 
 
 # ------------------------------------------------------------------------------------- driver
-def _run_chunk(actions, code, entry, walls, markers, row, col, facing, *, remaps, max_steps,
-               marker_dtype, num_slots, trace_len, cond_trace_len):
-    """Runs Cp programs on their E worlds under S semantics; results [Cp, E, S, ...].
-
-    `actions` [Cp, A] is given for straight-line batches, else `code` [Cp, L, F] and `entry` [Cp].
-    """
+def _spread(walls, markers, row, col, facing, remaps, marker_dtype) -> _Element:
+    """The elements of Cp programs x E worlds x S semantics, flattened to [Cp * E * S]."""
     num_prog, num_worlds, height, width = walls.shape
-    num_sem = remaps.shape[0]
-    lead = (num_prog, num_worlds, num_sem)
-    size = num_prog * num_worlds * num_sem
+    lead = (num_prog, num_worlds, remaps.shape[0])
+    size = int(np.prod(lead))
 
-    def spread(x, per_world=True):  # [Cp, E, ...] or [Cp, ...] -> [Cp * E * S, ...]
-        x = x[:, :, None] if per_world else x[:, None, None]
+    def per_world(x):  # [Cp, E, ...] -> [Cp * E * S, ...]
+        x = x[:, :, None]
         return jnp.broadcast_to(x, lead + x.shape[3:]).reshape((size,) + x.shape[3:])
 
-    program = jnp.arange(size, dtype=jnp.int32) // (num_worlds * num_sem)
-    el = _Element(
-        program=program,
+    return _Element(
+        program=jnp.arange(size, dtype=jnp.int32) // (num_worlds * remaps.shape[0]),
         remap=jnp.broadcast_to(remaps, lead + (5,)).reshape(size, 5),
-        walls=spread(world_ops.pack_walls(walls)),
-        markers=spread(markers.reshape(num_prog, num_worlds, -1).astype(marker_dtype)),
-        cell=spread((row * width + col).astype(jnp.int32)),
-        facing=spread(facing.astype(jnp.int32)))
-    if actions is not None:
-        out = _run_straight(el, spread(actions, per_world=False), max_steps, width, trace_len)
-    else:
-        out = _run_bytecode(el, code, entry, max_steps, width, num_slots, trace_len,
-                            cond_trace_len)
+        walls=per_world(world_ops.pack_walls(walls)),
+        markers=per_world(markers.reshape(num_prog, num_worlds, -1).astype(marker_dtype)),
+        cell=per_world((row * width + col).astype(jnp.int32)),
+        facing=per_world(facing.astype(jnp.int32)))
+
+
+def _straight_device(actions, walls, markers, row, col, facing, *, remaps, max_steps,
+                     marker_dtype, chunk, trace_len):
+    """One device's straight-line programs, `chunk` elements at a time; results [P, E, S, ...]."""
+    num_local, num_worlds = walls.shape[:2]
+    lead = (num_worlds, remaps.shape[0])
+    size = max(1, min(chunk // (num_worlds * remaps.shape[0]), num_local))
+    local = (actions, walls, markers, row, col, facing)
+
+    def chunk_at(start):
+        acts, *world = (lax.dynamic_slice_in_dim(x, start, size) for x in local)
+        el = _spread(*world, remaps, marker_dtype)
+        per_element = jnp.broadcast_to(acts[:, None, None], (size,) + lead + acts.shape[1:])
+        out = _run_straight(el, per_element.reshape((-1,) + acts.shape[1:]), max_steps,
+                            walls.shape[-1], trace_len)
+        return jax.tree.map(lambda x: x.reshape((size,) + lead + x.shape[1:]), out)
+
+    shapes = jax.eval_shape(chunk_at, 0)
+    init = jax.tree.map(lambda s: jnp.zeros((num_local,) + s.shape[1:], s.dtype), shapes)
+
+    def body(i, out):
+        # The last chunk is shifted back to fit; the worlds it shares with the chunk before are
+        # recomputed identically.
+        start = jnp.minimum(i * size, num_local - size)
+        return jax.tree.map(lambda o, n: lax.dynamic_update_slice_in_dim(o, n, start, 0),
+                            out, chunk_at(start))
+
+    return lax.fori_loop(0, -(-num_local // size), body, init)
+
+
+def _bytecode_device(code, entry, walls, markers, row, col, facing, *, remaps, max_steps,
+                     marker_dtype, chunk, num_slots, trace_len, cond_trace_len):
+    """One device's bytecode programs; results [P, E, S, ...]."""
+    el = _spread(walls, markers, row, col, facing, remaps, marker_dtype)
+    out = _run_bytecode(el, code, entry, max_steps, walls.shape[-1], num_slots, trace_len,
+                        cond_trace_len, chunk)
+    lead = walls.shape[:2] + remaps.shape[:1]
     return jax.tree.map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
 
-def _kernel(actions, code, entry, remaps, worlds: World, max_steps, *, mesh,
-                    chunk_programs, marker_dtype, num_slots, trace_len, cond_trace_len):
-    """Programs (and their worlds) sharded over `mesh`; each device loops over its chunks."""
-    run_chunk = functools.partial(
-        _run_chunk, remaps=remaps, max_steps=max_steps, marker_dtype=marker_dtype,
-        num_slots=num_slots, trace_len=trace_len, cond_trace_len=cond_trace_len)
-
-    def device_part(actions, code, entry, walls, markers, row, col, facing):
-        local = (actions, code, entry, walls, markers, row, col, facing)
-        num_local = walls.shape[0]
-        size = min(chunk_programs, num_local)
-        num_chunks = -(-num_local // size)
-
-        def chunk_at(start):
-            part = [None if x is None else lax.dynamic_slice_in_dim(x, start, size) for x in local]
-            return run_chunk(*part)
-
-        shapes = jax.eval_shape(chunk_at, 0)
-        init = jax.tree.map(lambda s: jnp.zeros((num_local,) + s.shape[1:], s.dtype), shapes)
-
-        def body(i, out):
-            # The last chunk is shifted back to fit; worlds it shares with the one before are
-            # recomputed identically.
-            start = jnp.minimum(i * size, num_local - size)
-            return jax.tree.map(lambda o, n: lax.dynamic_update_slice_in_dim(o, n, start, 0),
-                                out, chunk_at(start))
-
-        return lax.fori_loop(0, num_chunks, body, init)
-
+def _kernel(actions, code, entry, remaps, worlds: World, max_steps, *, mesh, chunk, marker_dtype,
+            num_slots, trace_len, cond_trace_len):
+    """Programs (and their worlds) sharded over `mesh`; results [P, E, S, ...]."""
+    common = dict(remaps=remaps, max_steps=max_steps, marker_dtype=marker_dtype, chunk=chunk,
+                  trace_len=trace_len)
+    world_arrays = (worlds.walls, worlds.markers, worlds.row, worlds.col, worlds.facing)
+    if actions is not None:
+        device_part = functools.partial(_straight_device, **common)
+        args = (actions,) + world_arrays
+    else:
+        device_part = functools.partial(_bytecode_device, num_slots=num_slots,
+                                        cond_trace_len=cond_trace_len, **common)
+        args = (code, entry) + world_arrays
     spec = PartitionSpec(_AXIS)
-    out = jax.shard_map(device_part, mesh=mesh, in_specs=spec, out_specs=spec, check_vma=False)(
-        actions, code, entry, worlds.walls, worlds.markers, worlds.row, worlds.col, worlds.facing)
+    out = jax.shard_map(device_part, mesh=mesh, in_specs=spec, out_specs=spec,
+                        check_vma=False)(*args)
     cell, facing, markers, timeout, steps, num_actions, num_conds, trace, conds = out
     width = worlds.walls.shape[-1]
     return Execution(cell // width, cell % width, facing,
@@ -285,7 +349,7 @@ def _kernel(actions, code, entry, remaps, worlds: World, max_steps, *, mesh,
                      timeout, steps, num_actions, num_conds, trace, conds)
 
 
-KERNEL_STATIC_ARGS = ("mesh", "chunk_programs", "marker_dtype", "num_slots", "trace_len",
+KERNEL_STATIC_ARGS = ("mesh", "chunk", "marker_dtype", "num_slots", "trace_len",
                       "cond_trace_len")
 # The one compiled entry point; tests wrap `_kernel` to count its traces.
 _execute_kernel = jax.jit(_kernel, static_argnames=KERNEL_STATIC_ARGS)
@@ -294,6 +358,16 @@ _execute_kernel = jax.jit(_kernel, static_argnames=KERNEL_STATIC_ARGS)
 @functools.lru_cache(maxsize=None)
 def _mesh(devices: tuple) -> Mesh:
     return Mesh(np.array(devices), (_AXIS,))
+
+
+def shard_by_program(tree, devices=None):
+    """Places arrays with a leading program axis as `execute` splits them over `devices`.
+
+    Passing worlds placed like this (with a program count divisible by the number of devices)
+    saves `execute` from moving them between devices.
+    """
+    devices = tuple(jax.local_devices() if devices is None else devices)
+    return jax.device_put(tree, NamedSharding(_mesh(devices), PartitionSpec(_AXIS)))
 
 
 def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = DEFAULT_MAX_STEPS,
@@ -337,9 +411,8 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
                           for x in program_arrays]
         worlds = jax.tree.map(lambda x: jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1),
                                                 mode="edge"), worlds)
-    per_program = remaps.shape[0] * num_worlds
     out = _execute_kernel(
         *program_arrays, remaps, worlds, jnp.int32(max_steps), mesh=_mesh(devices),
-        chunk_programs=max(1, chunk_size // per_program), marker_dtype=dtype,
+        chunk=chunk_size, marker_dtype=dtype,
         num_slots=code.num_slots, trace_len=trace_len, cond_trace_len=cond_trace_len)
     return jax.tree.map(lambda x: x[:num_prog], out) if pad else out

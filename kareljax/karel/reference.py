@@ -40,12 +40,9 @@ class RunResult:
     world: world_lib.World
     status: str
     steps: int
-    actions: list[ActionRecord]
+    actions_executed: int
+    actions: list[ActionRecord]  # empty unless recorded
     conds: list[CondRecord]
-
-    @property
-    def actions_executed(self) -> int:
-        return len(self.actions) - 1
 
 
 class _OutOfSteps(Exception):
@@ -53,16 +50,20 @@ class _OutOfSteps(Exception):
 
 
 class _Run:
-    def __init__(self, program, world, remap, max_steps):
+    def __init__(self, program, world, remap, max_steps, record):
         self.world = world.copy()
         self.remap = np.asarray(remap)
         self.max_steps = max_steps
         self.steps = 0
+        self.recording = record
         self.index = syntax.statement_indices(program)
+        self.num_actions = 0
         self.actions = [self.record(-1)]
         self.conds = []
 
-    def record(self, stmt: int) -> ActionRecord:
+    def record(self, stmt: int) -> ActionRecord | None:
+        if not self.recording:
+            return None
         w = self.world
         return ActionRecord(int(w.row), int(w.col), int(w.facing),
                             int(w.markers[w.row, w.col]), stmt, w.markers.copy())
@@ -106,7 +107,8 @@ class _Run:
     def condition(self, stmt, cond) -> bool:
         self.step()
         value = self.test(cond)
-        self.conds.append(CondRecord(value, self.index[id(stmt)]))
+        if self.recording:
+            self.conds.append(CondRecord(value, self.index[id(stmt)]))
         return value
 
     def block(self, stmts):
@@ -117,7 +119,9 @@ class _Run:
         if isinstance(stmt, syntax.Action):
             self.step()
             self.act(int(self.remap[stmt.kind]))
-            self.actions.append(self.record(self.index[id(stmt)]))
+            self.num_actions += 1
+            if self.recording:
+                self.actions.append(self.record(self.index[id(stmt)]))
         elif isinstance(stmt, syntax.If):
             if self.condition(stmt, stmt.cond):
                 self.block(stmt.body)
@@ -135,12 +139,16 @@ class _Run:
 
 
 def run(program: syntax.Program, world: world_lib.World, *, remap=ORIGINAL,
-        max_steps: int = DEFAULT_MAX_STEPS) -> RunResult:
-    """Runs `program` on a single `world` (left unchanged) under the action map `remap`."""
-    state = _Run(program, world, remap, max_steps)
+        max_steps: int = DEFAULT_MAX_STEPS, record: bool = True) -> RunResult:
+    """Runs `program` on a single `world` (left unchanged) under the action map `remap`.
+
+    With `record` (the default) the result holds the action and condition traces.
+    """
+    state = _Run(program, world, remap, max_steps, record)
     try:
         state.block(program.body)
         status = OK
     except _OutOfSteps:
         status = TIMEOUT
-    return RunResult(state.world, status, state.steps, state.actions, state.conds)
+    actions = state.actions if record else []
+    return RunResult(state.world, status, state.steps, state.num_actions, actions, state.conds)

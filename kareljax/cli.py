@@ -1,0 +1,38 @@
+"""The `kareljax` command line: builds the parser and hands each subcommand to its module in
+`kareljax.commands`."""
+from kareljax import platform
+
+platform.use_all_cpu_cores()  # before anything imports jax
+
+import argparse  # noqa: E402
+import importlib  # noqa: E402
+import sys  # noqa: E402
+
+from kareljax import __version__  # noqa: E402
+
+# Module names in kareljax.commands, in the order `kareljax --help` lists them.
+COMMANDS = ("karel", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kareljax", description="Emergent program semantics in language models, in JAX.")
+    parser.add_argument("--version", action="version", version=f"kareljax {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        module = importlib.import_module(f"kareljax.commands.{name}")
+        summary = module.__doc__.strip().splitlines()[0]
+        command = commands.add_parser(name, help=summary, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Runs the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return args.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
