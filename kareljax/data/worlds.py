@@ -10,6 +10,13 @@ WALL_PROB = 0.1
 MARKER_PROB = 0.1
 
 
+def _threshold16(p: float) -> int:
+    """The 16-bit threshold t with P(uniform 16-bit value < t) = p (to 1 part in 65536)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"a probability must be in [0, 1], got {p}")
+    return round(p * 65536)
+
+
 def random_worlds(key: jax.Array, shape: tuple[int, ...], height: int = 8, width: int = 8,
                   wall_prob: float = WALL_PROB, marker_prob: float = MARKER_PROB) -> World:
     """A batch of worlds with leading axes `shape`, border included in height x width.
@@ -20,7 +27,7 @@ def random_worlds(key: jax.Array, shape: tuple[int, ...], height: int = 8, width
     """
     if height < 3 or width < 3:
         raise ValueError(f"a world needs an interior: got {height}x{width} with its border")
-    k_walls, k_row, k_col, k_facing, k_markers = jax.random.split(key, 5)
+    k_cells, k_row, k_col, k_facing = jax.random.split(key, 4)
     rows = jnp.arange(height)[:, None]
     cols = jnp.arange(width)[None, :]
     border = (rows == 0) | (rows == height - 1) | (cols == 0) | (cols == width - 1)
@@ -28,7 +35,10 @@ def random_worlds(key: jax.Array, shape: tuple[int, ...], height: int = 8, width
     col = jax.random.randint(k_col, shape, 1, width - 1)
     facing = jax.random.randint(k_facing, shape, 0, 4)
     hero = (rows == row[..., None, None]) & (cols == col[..., None, None])
-    walls = (jax.random.bernoulli(k_walls, wall_prob, shape + (height, width)) | border) & ~hero
-    markers = jax.random.bernoulli(k_markers, marker_prob, shape + (height, width)) & ~walls & ~hero
+    # One 32-bit draw per cell: the low half decides the wall, the high half the marker.
+    bits = jax.random.bits(k_cells, shape + (height, width), jnp.uint32)
+    walls = ((bits & 0xFFFF) < _threshold16(wall_prob)) | border
+    walls = walls & ~hero
+    markers = ((bits >> 16) < _threshold16(marker_prob)) & ~walls & ~hero
     return World(walls, markers.astype(jnp.uint8), row.astype(jnp.int32), col.astype(jnp.int32),
                  facing.astype(jnp.int32))

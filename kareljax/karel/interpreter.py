@@ -193,12 +193,12 @@ def _instruction_step(m: _Machine, code: _PackedCode, program, remap, walls, max
     new_count = jnp.where(is_enter, arg - 1, counter - 1)
     counters = jnp.where(slot_mask & run & iterates, new_count, m.counters)
 
-    k = m.num_actions + 1  # trace entry written by this action (entry 0 is the initial state)
-    k = jnp.where(acts, k, -1)
+    # The trace entry this action writes (entry 0 is the initial state); out of range = no write.
+    k = jnp.where(acts, m.num_actions + 1, m.trace[0].shape[0])
     entry = _trace_entry(cell, facing, here, stmt, width)
     trace = tuple(buf.at[k].set(v.astype(buf.dtype), mode="drop") if buf.shape[0] else buf
                   for buf, v in zip(m.trace, entry))
-    j = jnp.where(tests, m.num_conds, -1)
+    j = jnp.where(tests, m.num_conds, m.cond_trace[0].shape[0])
     cond_trace = tuple(buf.at[j].set(v.astype(buf.dtype), mode="drop") if buf.shape[0] else buf
                        for buf, v in zip(m.cond_trace, (value, stmt)))
     return _Machine(cell, facing, markers, here, pc, m.steps + cost.astype(jnp.int32) * run,

@@ -52,6 +52,7 @@ class _OutOfSteps(Exception):
 class _Run:
     def __init__(self, program, world, remap, max_steps, record):
         self.world = world.copy()
+        self.world.markers = self.world.markers.astype(np.int64)  # counts never wrap
         self.remap = np.asarray(remap)
         self.max_steps = max_steps
         self.steps = 0
