@@ -20,7 +20,8 @@ import numpy as np
 from kareljax.karel import syntax
 
 HALT, ACTION, COND, REPEAT_ENTER, REPEAT_LOOP = range(5)
-MAX_INSTRUCTIONS = 1 << 16  # the interpreter packs jump targets into 16 bits
+# The interpreter packs jump targets into 16 bits and records statement indices as int16.
+MAX_INSTRUCTIONS = 1 << 15
 OP, ARG, NEXT, ALT, STMT, SLOT = range(6)
 NUM_FIELDS = 6
 

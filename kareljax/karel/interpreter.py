@@ -29,12 +29,17 @@ from kareljax.karel.reference import DEFAULT_MAX_STEPS
 from kareljax.karel.semantics import semantics_table
 from kareljax.karel.world import World
 
-DEFAULT_CHUNK = 16384
+# Elements (program x world x semantics) a device runs together: measured best on a 2-core CPU
+# (benchmarks/interpreter.py); a chunk's worlds should stay in cache.
+DEFAULT_CHUNK = {"straight": 4096, "bytecode": 2048}
 _AXIS = "batch"
 
 
 class ActionTrace(NamedTuple):
-    """State after each executed action, entry 0 the initial state; [..., K] arrays."""
+    """State after each executed action, entry 0 the initial state; [..., K] arrays.
+
+    Compact dtypes: int8 row, column and facing, markers_here in the markers' dtype, int16 stmt.
+    """
 
     row: jax.Array
     col: jax.Array
@@ -84,7 +89,10 @@ class _Element(NamedTuple):
 
 
 def _trace_entry(cell, facing, here, stmt, width):
-    return cell // width, cell % width, facing, here.astype(jnp.int32), stmt
+    """A trace entry in compact dtypes: int8 row, column and facing; the markers' dtype; int16
+    statement index (programs have fewer than bytecode.MAX_INSTRUCTIONS = 2**15 statements)."""
+    return ((cell // width).astype(jnp.int8), (cell % width).astype(jnp.int8),
+            facing.astype(jnp.int8), here, jnp.asarray(stmt).astype(jnp.int16))
 
 
 # ----------------------------------------------------------------------------------- straight line
@@ -182,11 +190,9 @@ def _instruction_step(m: _Machine, code: _PackedCode, program, remap, walls, max
     run = (op != bc.HALT) & ~(cost & (m.steps >= max_steps))
 
     primitive = remap[jnp.clip(arg, 0, 4)]
-    acts = run & is_action
-    cell, facing, markers, here = world_ops.apply_action(
-        primitive, m.cell, m.facing, m.markers, m.here, walls, width, enabled=acts)
-    value = world_ops.evaluate_condition(arg, m.cell, m.facing, m.here, walls, width)
-    tests = run & is_cond
+    acts, tests = run & is_action, run & is_cond
+    cell, facing, markers, here, value = world_ops.act_or_test(
+        primitive, arg, is_cond, m.cell, m.facing, m.markers, m.here, walls, width, enabled=acts)
 
     forward = is_action | (is_cond & value) | iterates
     pc = jnp.where(run, jnp.where(forward, nxt, alt), m.pc)
@@ -211,17 +217,25 @@ def _initial_machine(el: _Element, entry, width: int, num_slots: int, trace_len:
     here = jax.vmap(lambda m, c: m[c])(el.markers, el.cell)
     zeros = jnp.zeros(size, jnp.int32)
     first = _trace_entry(el.cell, el.facing, here, zeros - 1, width)
-    trace = tuple(jnp.zeros((size, trace_len), jnp.int32).at[:, 0].set(v) if trace_len
-                  else jnp.zeros((size, 0), jnp.int32) for v in first)
+    trace = tuple(jnp.zeros((size, trace_len), v.dtype).at[:, :1].set(v[:, None]) for v in first)
     cond_trace = (jnp.zeros((size, cond_trace_len), bool),
-                  jnp.zeros((size, cond_trace_len), jnp.int32))
+                  jnp.zeros((size, cond_trace_len), jnp.int16))
     return _Machine(el.cell, el.facing, el.markers, here, entry[el.program], zeros,
                     jnp.zeros((size, num_slots), jnp.int32), zeros, zeros,
                     jnp.ones(size, bool), trace, cond_trace)
 
 
+def _unfinished_first(running):
+    """A permutation of the worlds listing the running ones first (a stable partition, O(N))."""
+    ahead = jnp.cumsum(running) - 1
+    behind = jnp.sum(running) + jnp.cumsum(~running) - 1
+    position = jnp.where(running, ahead, behind)
+    return jnp.zeros_like(position).at[position].set(
+        jnp.arange(position.shape[0], dtype=position.dtype), unique_indices=True)
+
+
 def _run_bytecode(el: _Element, code, entry, max_steps, width: int, num_slots: int,
-                  trace_len: int, cond_trace_len: int, chunk: int, first_cap: int = 32):
+                  trace_len: int, cond_trace_len: int, chunk: int, first_cap: int = 16):
     """Runs bytecode programs until each halts or exhausts its steps.
 
     Worlds run in lockstep chunks, so one long run would keep its whole chunk busy. Instead the
@@ -244,7 +258,7 @@ def _run_bytecode(el: _Element, code, entry, max_steps, width: int, num_slots: i
 
     def one_round(state):
         machine, cap = state
-        order = jnp.argsort(~machine.running, stable=True)  # unfinished worlds first
+        order = _unfinished_first(machine.running)
         num_chunks = -(-jnp.sum(machine.running) // chunk)
 
         def body(i, machine):
@@ -371,7 +385,7 @@ def shard_by_program(tree, devices=None):
 
 
 def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = DEFAULT_MAX_STEPS,
-            trace_len: int = 0, cond_trace_len: int = 0, chunk_size: int = DEFAULT_CHUNK,
+            trace_len: int = 0, cond_trace_len: int = 0, chunk_size: int | None = None,
             devices=None) -> Execution:
     """Runs every program on each of its worlds under every semantics row.
 
@@ -383,7 +397,8 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
       trace_len: action-trace entries to keep (K, entry 0 the initial state; 0 = no trace).
         Straight-line programs of A actions need A + 1.
       cond_trace_len: condition evaluations to keep (0 = none).
-      chunk_size: about how many (program, world, semantics) runs a device does at once.
+      chunk_size: about how many (program, world, semantics) runs a device does at once
+        (default: DEFAULT_CHUNK for the batch's path).
       devices: where to run (default: all local devices). P is padded to a multiple of their
         number if needed; pass a multiple to avoid the copy.
 
@@ -396,7 +411,9 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
     if np.ndim(worlds.walls) != 4:
         raise ValueError(f"worlds need leading axes [programs, worlds]; walls have shape "
                          f"{np.shape(worlds.walls)}")
-    num_prog, num_worlds = np.shape(worlds.walls)[:2]
+    num_prog, num_worlds, height, width = np.shape(worlds.walls)
+    if not (3 <= min(height, width) and max(height, width) <= 127):
+        raise ValueError(f"worlds must be 3 to 127 cells a side, border included; got {height}x{width}")
     if code.code.shape[0] != num_prog:
         raise ValueError(f"{code.code.shape[0]} programs but worlds for {num_prog}")
     if max_steps < 0:
@@ -413,6 +430,7 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
                                                 mode="edge"), worlds)
     out = _execute_kernel(
         *program_arrays, remaps, worlds, jnp.int32(max_steps), mesh=_mesh(devices),
-        chunk=chunk_size, marker_dtype=dtype,
+        chunk=chunk_size or DEFAULT_CHUNK["straight" if code.straight else "bytecode"],
+        marker_dtype=dtype,
         num_slots=code.num_slots, trace_len=trace_len, cond_trace_len=cond_trace_len)
     return jax.tree.map(lambda x: x[:num_prog], out) if pad else out

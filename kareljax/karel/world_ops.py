@@ -40,33 +40,40 @@ def neighbour(cell: jnp.ndarray, facing: jnp.ndarray, width: int) -> jnp.ndarray
     return cell + step
 
 
-def apply_action(primitive, cell, facing, markers, here, wall_words, width: int, enabled=True):
-    """Executes one primitive (ids of syntax.ACTIONS); a no-op where `enabled` is False.
+def act_or_test(primitive, cond, is_test, cell, facing, markers, here, wall_words, width: int,
+                enabled=True):
+    """One instruction's effect on one world: the action `primitive`, or the test `cond`.
 
-    `here` is the marker count of the hero's cell, carried so each step gathers only after a move.
-    Returns (cell, facing, markers, here) after the action.
+    `cond` is a condition id + 5 * negated (the bytecode encoding); `is_test` selects which of the
+    two this is. Nothing changes where `enabled` is False. Both share one neighbour lookup: the
+    cell in front for an action, the cell the condition looks at for a test. `here` is the marker
+    count of the hero's cell, carried so a step gathers only after a move.
+
+    Returns (cell, facing, markers, here, condition value).
     """
-    front = neighbour(cell, facing, width)
-    moves = enabled & (primitive == syntax.MOVE) & ~is_wall(wall_words, front)
+    kind, negated = cond % 5, cond >= 5
+    side = jnp.where(kind == syntax.LEFT_IS_CLEAR, 3, jnp.where(kind == syntax.RIGHT_IS_CLEAR, 1, 0))
+    looked_at = neighbour(cell, facing + jnp.where(is_test, side, 0), width)
+    clear = ~is_wall(wall_words, looked_at)
+    value = jnp.where(kind <= syntax.RIGHT_IS_CLEAR, clear,
+                      jnp.where(kind == syntax.MARKERS_PRESENT, here > 0, here == 0)) != negated
+
+    acts = enabled & ~is_test
+    moves = acts & (primitive == syntax.MOVE) & clear
     turn = jnp.where(primitive == syntax.TURN_LEFT, 3, jnp.where(primitive == syntax.TURN_RIGHT, 1, 0))
-    facing = (facing + jnp.where(enabled, turn, 0)) & 3
-    put = enabled & (primitive == syntax.PUT_MARKER)
-    pick = enabled & (primitive == syntax.PICK_MARKER) & (here > 0)
+    facing = (facing + jnp.where(acts, turn, 0)) & 3
+    put = acts & (primitive == syntax.PUT_MARKER)
+    pick = acts & (primitive == syntax.PICK_MARKER) & (here > 0)
     delta = put.astype(markers.dtype) - pick.astype(markers.dtype)
     markers = markers.at[cell].add(delta)
-    new_cell = jnp.where(moves, front, cell)
-    new_here = jnp.where(moves, markers[front], here + delta)
-    return new_cell, facing, markers, new_here
+    new_here = jnp.where(moves, markers[looked_at], here + delta)
+    return jnp.where(moves, looked_at, cell), facing, markers, new_here, value
 
 
-def evaluate_condition(arg, cell, facing, here, wall_words, width: int):
-    """Value of condition `arg` = condition id + 5 * negated (bytecode encoding)."""
-    kind, negated = arg % 5, arg >= 5
-    turn = jnp.where(kind == syntax.LEFT_IS_CLEAR, 3, jnp.where(kind == syntax.RIGHT_IS_CLEAR, 1, 0))
-    clear = ~is_wall(wall_words, neighbour(cell, facing + turn, width))
-    value = jnp.where(kind <= syntax.RIGHT_IS_CLEAR, clear,
-                      jnp.where(kind == syntax.MARKERS_PRESENT, here > 0, here == 0))
-    return value != negated
+def apply_action(primitive, cell, facing, markers, here, wall_words, width: int, enabled=True):
+    """Executes one primitive (ids of syntax.ACTIONS); returns (cell, facing, markers, here)."""
+    return act_or_test(primitive, 0, False, cell, facing, markers, here, wall_words, width,
+                       enabled)[:4]
 
 
 def marker_dtype(max_count: int):
