@@ -143,7 +143,7 @@ def shard_by_program(tree, devices=None):
 
 def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = DEFAULT_MAX_STEPS,
             trace_len: int = 0, cond_trace_len: int = 0, chunk_size: int | None = None,
-            devices=None) -> Execution:
+            max_markers: int | None = None, devices=None) -> Execution:
     """Runs every program on each of its worlds under every semantics row.
 
     Args:
@@ -156,6 +156,9 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
       cond_trace_len: condition evaluations to keep (0 = none).
       chunk_size: about how many (program, world, semantics) runs a device does at once
         (default: DEFAULT_CHUNK for the batch's path).
+      max_markers: an upper bound on the worlds' marker counts (random worlds: 1), which picks
+        the marker dtype; default: read from the worlds (one pass over their markers). A count
+        above the bound is an error the interpreter does not detect.
       devices: where to run (default: all local devices). P is padded to a multiple of their
         number if needed; pass a multiple to avoid the copy.
 
@@ -176,7 +179,9 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
     if max_steps < 0:
         raise ValueError(f"max_steps must be >= 0, got {max_steps}")
     added = min(max_steps, code.actions.shape[1]) if code.straight else max_steps
-    dtype = world_ops.marker_dtype(int(jnp.max(worlds.markers)) + added)
+    if max_markers is None:
+        max_markers = int(jnp.max(worlds.markers))
+    dtype = world_ops.marker_dtype(max_markers + added)
     devices = tuple(jax.local_devices() if devices is None else devices)
     pad = -num_prog % len(devices)
     program_arrays = (code.actions, None, None) if code.straight else (None, code.code, code.entry)
@@ -185,6 +190,8 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
                           for x in program_arrays]
         worlds = jax.tree.map(lambda x: jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1),
                                                 mode="edge"), worlds)
+    # Each device receives its own programs straight from the host (no-op where already placed).
+    program_arrays = shard_by_program(program_arrays, devices)
     out = _execute_kernel(
         *program_arrays, remaps, worlds, jnp.int32(max_steps), mesh=_mesh(devices),
         chunk=chunk_size or DEFAULT_CHUNK["straight" if code.straight else "bytecode"],
