@@ -181,3 +181,19 @@ def test_execute_rejects_mismatched_batches():
                                           for f in dataclasses.fields(worlds)})
     with pytest.raises(ValueError):
         interpreter.execute(bytecode.compile_batch([WALKER] * SHAPE[1]), flat)
+
+
+def test_max_markers_bound_gives_the_same_results_and_a_compact_dtype():
+    """A caller's bound on the markers picks the dtype without a pass over them; results match."""
+    rng = np.random.default_rng(11)
+    programs = [sampling.random_straight_program(rng, 12) for _ in range(6)]
+    worlds = make_worlds(6, SHAPE)
+    code = bytecode.compile_batch(programs)
+    scanned = interpreter.execute(code, worlds, trace_len=13)
+    bounded = interpreter.execute(code, worlds, trace_len=13, max_markers=1)
+    assert bounded.markers.dtype == np.uint8
+    for a, b in zip(to_numpy(scanned), to_numpy(bounded)):
+        np.testing.assert_array_equal(a, b)
+    big = interpreter.execute(code, worlds, max_markers=300)
+    assert big.markers.dtype == np.int16
+    np.testing.assert_array_equal(np.asarray(big.markers), np.asarray(scanned.markers))
