@@ -1,6 +1,7 @@
 """World-steps per second of the JAX interpreter vs the reference interpreter, same machine and run.
 
-One world-step is one executed action. Workloads:
+One world-step is one executed action. Both engines are timed as the best of --repeats runs
+(the least disturbed one: XLA's worker threads may still be spinning after a call). Workloads:
   straight_len10   straight-line programs of 10 actions (the paper's action weights), 10 worlds each
   straight_len10_traced   the same, also recording the full action trace
   control_flow     grammar-random programs with if, ifelse, repeat and while (kareljax.karel.sampling)
@@ -29,18 +30,20 @@ REFERENCE_PAIRS = 3000  # (program, world) pairs timed with the reference interp
 
 
 def time_jax(code, worlds, repeats: int, **kwargs) -> tuple[float, int]:
-    """Median seconds of one execute() call (compiled beforehand) and the actions it executed."""
+    """Best seconds of one execute() call (compiled beforehand) and the actions it executed."""
     out = jax.block_until_ready(interpreter.execute(code, worlds, **kwargs))
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(interpreter.execute(code, worlds, **kwargs))
         seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds)), int(np.asarray(out.num_actions).sum())
+    return min(seconds), int(np.asarray(out.num_actions).sum())
 
 
-def time_reference(programs, worlds, max_steps: int, record: bool) -> tuple[float, int]:
-    """Median seconds (of 3 runs) and actions for the first REFERENCE_PAIRS (program, world) pairs.
+def time_reference(programs, worlds, max_steps: int, repeats: int,
+                   record: bool) -> tuple[float, int]:
+    """Best seconds of `repeats` runs over the first REFERENCE_PAIRS (program, world) pairs, and
+    the actions they executed.
 
     The reference records traces only when the JAX run does, so both do the same work.
     """
@@ -50,12 +53,12 @@ def time_reference(programs, worlds, max_steps: int, record: bool) -> tuple[floa
     singles = [world.World(*(getattr(host, f)[p, e] for f in ("walls", "markers", "row", "col",
                                                               "facing"))) for p, e in pairs]
     seconds = []
-    for _ in range(3):
+    for _ in range(repeats):
         start = time.perf_counter()
         steps = sum(reference.run(programs[p], w, max_steps=max_steps, record=record)
                     .actions_executed for (p, _), w in zip(pairs, singles))
         seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds)), steps
+    return min(seconds), steps
 
 
 def workload(name, programs, num_worlds, repeats, max_steps, trace_len=0, seed=0):
@@ -64,7 +67,8 @@ def workload(name, programs, num_worlds, repeats, max_steps, trace_len=0, seed=0
         random_worlds(jax.random.key(seed), (len(programs), num_worlds)))
     jax_s, jax_steps = time_jax(code, worlds, repeats, max_steps=max_steps, trace_len=trace_len,
                                 max_markers=1)  # random worlds hold at most one marker a cell
-    ref_s, ref_steps = time_reference(programs, worlds, max_steps, record=trace_len > 0)
+    ref_s, ref_steps = time_reference(programs, worlds, max_steps, repeats,
+                                      record=trace_len > 0)
     jax_rate, ref_rate = jax_steps / jax_s, ref_steps / ref_s
     return {
         "workload": name,

@@ -69,8 +69,8 @@ def _straight_device(actions, walls, markers, row, col, facing, *, remaps, max_s
     def chunk_at(start):
         acts, *world = (lax.dynamic_slice_in_dim(x, start, size) for x in local)
         el = _spread(*world, remaps, marker_dtype)
-        per_element = jnp.broadcast_to(acts[:, None, None], (size,) + lead + acts.shape[1:])
-        out = run_straight(el, per_element.reshape((-1,) + acts.shape[1:]), max_steps,
+        columns = jnp.broadcast_to(acts.T[:, :, None, None], acts.shape[1:] + (size,) + lead)
+        out = run_straight(el, columns.reshape(acts.shape[1], -1), max_steps,
                             walls.shape[-1], trace_len)
         return jax.tree.map(lambda x: x.reshape((size,) + lead + x.shape[1:]), out)
 

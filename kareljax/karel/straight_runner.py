@@ -15,13 +15,13 @@ from kareljax.karel import world_ops
 from kareljax.karel.execution import ActionTrace, Element, trace_entry
 
 
-def run_straight(el: Element, actions, max_steps, width: int, trace_len: int):
-    """Runs a chunk of straight-line programs: `actions` int32 [C, A] (-1 padding)."""
-    num_cols = actions.shape[1]
-    column = jnp.arange(num_cols)
-    present = actions >= 0
-    enabled = present & (column < max_steps)
-    primitives = jnp.take_along_axis(el.remap, jnp.maximum(actions, 0), axis=1)
+def run_straight(el: Element, columns, max_steps, width: int, trace_len: int):
+    """Runs a chunk of straight-line programs: `columns` int32 [A, C], the k-th action of each of
+    the chunk's C worlds in row k (-1 padding)."""
+    num_cols = columns.shape[0]
+    present = columns >= 0
+    enabled = present & (jnp.arange(num_cols)[:, None] < max_steps)
+    primitives = jnp.take_along_axis(el.remap.T, jnp.maximum(columns, 0), axis=0)
     here0 = jax.vmap(lambda m, c: m[c])(el.markers, el.cell)
     step = jax.vmap(functools.partial(world_ops.apply_action, width=width))
 
@@ -32,9 +32,9 @@ def run_straight(el: Element, actions, max_steps, width: int, trace_len: int):
         return (cell, facing, markers, here), ((cell, facing, here) if trace_len else None)
 
     (cell, facing, markers, _), ys = lax.scan(
-        body, (el.cell, el.facing, el.markers, here0), (primitives.T, enabled.T))
-    num_actions = enabled.sum(axis=1).astype(jnp.int32)
-    timeout = jnp.any(present & ~enabled, axis=1)
+        body, (el.cell, el.facing, el.markers, here0), (primitives, enabled))
+    num_actions = enabled.sum(axis=0).astype(jnp.int32)
+    timeout = jnp.any(present & ~enabled, axis=0)
     trace = None
     if trace_len:
         cells = jnp.concatenate([el.cell[None], ys[0]]).T
