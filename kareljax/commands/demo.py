@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from kareljax.commands import int_at_least
+
 PROGRAMS = (
     "def run() { move(); turn_left(); put_marker(); move() }",
     "def run() { repeat(3) { put_marker(); move() }; turn_right() }",
@@ -17,16 +19,10 @@ PROGRAMS = (
 )
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random worlds")
-    parser.add_argument("--worlds", type=_positive, default=128,
+    parser.add_argument("--worlds", type=int_at_least(1), default=128,
                         help="random worlds per program for the timing (default 128)")
 
 

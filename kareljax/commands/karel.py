@@ -10,12 +10,7 @@ import argparse
 import sys
 import time
 
-
-def _steps(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+from kareljax.commands import int_at_least
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_parser.add_argument("--output", required=True, help="where to write them (.jsonl[.gz])")
     run_parser.add_argument("--engine", choices=("jax", "reference"), default="jax",
                             help="the batched JAX interpreter (default) or the Python reference")
-    run_parser.add_argument("--max-steps", type=_steps, default=None,
+    run_parser.add_argument("--max-steps", type=int_at_least(0), default=None,
                             help="step budget per example (default: "
                                  "kareljax.karel.reference.DEFAULT_MAX_STEPS)")
 
