@@ -39,9 +39,9 @@ DEFAULT_CHUNK = {"straight": 4096, "bytecode": 2048}
 _AXIS = "batch"
 
 
-def _spread(walls, markers, row, col, facing, remaps, marker_dtype) -> Element:
+def _spread(wall_words, markers, cell, facing, remaps) -> Element:
     """The elements of Cp programs x E worlds x S semantics, flattened to [Cp * E * S]."""
-    num_prog, num_worlds, height, width = walls.shape
+    num_prog, num_worlds = cell.shape
     lead = (num_prog, num_worlds, remaps.shape[0])
     size = int(np.prod(lead))
 
@@ -52,26 +52,32 @@ def _spread(walls, markers, row, col, facing, remaps, marker_dtype) -> Element:
     return Element(
         program=jnp.arange(size, dtype=jnp.int32) // (num_worlds * remaps.shape[0]),
         remap=jnp.broadcast_to(remaps, lead + (5,)).reshape(size, 5),
-        walls=per_world(world_ops.pack_walls(walls)),
-        markers=per_world(markers.reshape(num_prog, num_worlds, -1).astype(marker_dtype)),
-        cell=per_world((row * width + col).astype(jnp.int32)),
-        facing=per_world(facing.astype(jnp.int32)))
+        walls=per_world(wall_words), markers=per_world(markers), cell=per_world(cell),
+        facing=per_world(facing))
+
+
+def _device_worlds(walls, markers, row, col, facing, marker_dtype):
+    """A device's worlds in the runners' form, computed once before any chunk: packed walls
+    [P, E, words], flat markers [P, E, H * W], hero cell and facing [P, E]."""
+    num_prog, num_worlds, _, width = walls.shape
+    return (world_ops.pack_walls(walls),
+            markers.reshape(num_prog, num_worlds, -1).astype(marker_dtype),
+            (row * width + col).astype(jnp.int32), facing.astype(jnp.int32))
 
 
 def _straight_device(actions, walls, markers, row, col, facing, *, remaps, max_steps,
                      marker_dtype, chunk, trace_len):
     """One device's straight-line programs, `chunk` elements at a time; results [P, E, S, ...]."""
-    num_local, num_worlds = walls.shape[:2]
+    num_local, num_worlds, _, width = walls.shape
     lead = (num_worlds, remaps.shape[0])
     size = max(1, min(chunk // (num_worlds * remaps.shape[0]), num_local))
-    local = (actions, walls, markers, row, col, facing)
+    local = (actions,) + _device_worlds(walls, markers, row, col, facing, marker_dtype)
 
     def chunk_at(start):
         acts, *world = (lax.dynamic_slice_in_dim(x, start, size) for x in local)
-        el = _spread(*world, remaps, marker_dtype)
+        el = _spread(*world, remaps)
         columns = jnp.broadcast_to(acts.T[:, :, None, None], acts.shape[1:] + (size,) + lead)
-        out = run_straight(el, columns.reshape(acts.shape[1], -1), max_steps,
-                            walls.shape[-1], trace_len)
+        out = run_straight(el, columns.reshape(acts.shape[1], -1), max_steps, width, trace_len)
         return jax.tree.map(lambda x: x.reshape((size,) + lead + x.shape[1:]), out)
 
     shapes = jax.eval_shape(chunk_at, 0)
@@ -90,9 +96,9 @@ def _straight_device(actions, walls, markers, row, col, facing, *, remaps, max_s
 def _bytecode_device(code, entry, walls, markers, row, col, facing, *, remaps, max_steps,
                      marker_dtype, chunk, num_slots, trace_len, cond_trace_len):
     """One device's bytecode programs; results [P, E, S, ...]."""
-    el = _spread(walls, markers, row, col, facing, remaps, marker_dtype)
+    el = _spread(*_device_worlds(walls, markers, row, col, facing, marker_dtype), remaps)
     out = run_bytecode(el, code, entry, max_steps, walls.shape[-1], num_slots, trace_len,
-                        cond_trace_len, chunk)
+                       cond_trace_len, chunk)
     lead = walls.shape[:2] + remaps.shape[:1]
     return jax.tree.map(lambda x: x.reshape(lead + x.shape[1:]), out)
 
