@@ -31,7 +31,8 @@ REFERENCE_PAIRS = 5000  # (program, world) pairs timed with the reference interp
 
 def time_jax(code, worlds, repeats: int, **kwargs) -> tuple[float, int]:
     """Best seconds of one execute() call (compiled beforehand) and the actions it executed."""
-    out = jax.block_until_ready(interpreter.execute(code, worlds, **kwargs))
+    for _ in range(3):  # compile, then let the allocator settle
+        out = jax.block_until_ready(interpreter.execute(code, worlds, **kwargs))
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
