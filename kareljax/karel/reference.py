@@ -59,12 +59,10 @@ class _Run:
         self.recording = record
         self.index = syntax.statement_indices(program)
         self.num_actions = 0
-        self.actions = [self.record(-1)]
+        self.actions = [self.record(-1)] if record else []
         self.conds = []
 
-    def record(self, stmt: int) -> ActionRecord | None:
-        if not self.recording:
-            return None
+    def record(self, stmt: int) -> ActionRecord:
         w = self.world
         return ActionRecord(int(w.row), int(w.col), int(w.facing),
                             int(w.markers[w.row, w.col]), stmt, w.markers.copy())
@@ -151,5 +149,5 @@ def run(program: syntax.Program, world: world_lib.World, *, remap=ORIGINAL,
         status = OK
     except _OutOfSteps:
         status = TIMEOUT
-    actions = state.actions if record else []
-    return RunResult(state.world, status, state.steps, state.num_actions, actions, state.conds)
+    return RunResult(state.world, status, state.steps, state.num_actions, state.actions,
+                     state.conds)

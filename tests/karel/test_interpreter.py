@@ -197,3 +197,17 @@ def test_max_markers_bound_gives_the_same_results_and_a_compact_dtype():
     big = interpreter.execute(code, worlds, max_markers=300)
     assert big.markers.dtype == np.int16
     np.testing.assert_array_equal(np.asarray(big.markers), np.asarray(scanned.markers))
+
+
+def test_reference_without_recording_runs_the_same():
+    """record=False (what the benchmark times) changes nothing but the traces it keeps."""
+    rng = np.random.default_rng(5)
+    worlds = make_worlds(4, SHAPE)
+    for p in range(4):
+        program = sampling.random_program(rng)
+        world = world_at(worlds, p, 0)
+        full = reference.run(program, world, max_steps=80)
+        bare = reference.run(program, world, max_steps=80, record=False)
+        assert (bare.world, bare.status, bare.steps, bare.actions_executed) == (
+            full.world, full.status, full.steps, full.actions_executed)
+        assert bare.actions == [] and bare.conds == [] and len(full.actions) == full.actions_executed + 1
