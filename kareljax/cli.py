@@ -11,7 +11,7 @@ import sys  # noqa: E402
 from kareljax import __version__  # noqa: E402
 
 # Module names in kareljax.commands, in the order `kareljax --help` lists them.
-COMMANDS = ("karel", "demo")
+COMMANDS = ("data", "karel", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +29,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Runs the command line `argv` (default: sys.argv[1:]); returns the exit status."""
+    """Runs the command line `argv` (default: sys.argv[1:]); returns the exit status.
+
+    `--config.PATH=VALUE` arguments are taken out first and handed to the command as
+    `args.config_overrides` (commands with a `--config` option apply them).
+    """
+    from kareljax.config_files import split_overrides
+    from kareljax.data.dataset_config import ConfigError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        argv, overrides = split_overrides(argv)
+    except ConfigError as e:
+        print(f"kareljax: {e}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
+    if overrides and not hasattr(args, "config"):
+        print(f"kareljax {args.command}: takes no --config overrides", file=sys.stderr)
+        return 2
+    args.config_overrides = overrides
     return args.run(args) or 0
 
 

@@ -124,6 +124,13 @@ def conditional_programs(seed_or_rng, n: int, options: ProgramOptions, worlds,
     """
     rng = as_generator(seed_or_rng)
     lengths = length_schedule(rng, n, options)
+    return programs_of_lengths(rng, lengths, options, worlds, num_shown)
+
+
+def programs_of_lengths(seed_or_rng, lengths, options: ProgramOptions, worlds,
+                        num_shown: int = NUM_SHOWN) -> list[syntax.Program]:
+    """One program per entry of `lengths`, program i generated on `worlds[i, :num_shown]`."""
+    rng = as_generator(seed_or_rng)
     shown = ShownWorlds(worlds, num_shown)
     if len(shown) < len(lengths):
         raise ValueError(f"worlds: {len(lengths)} programs need worlds for as many programs, got "

@@ -20,7 +20,8 @@ import numpy as np
 
 from kareljax.karel import bytecode as bc
 from kareljax.karel import syntax
-from kareljax.data.conditional_programs import NUM_SHOWN, conditional_programs, program_length
+from kareljax.data.conditional_programs import (
+    NUM_SHOWN, conditional_programs, program_length, programs_of_lengths)
 from kareljax.data.program_options import (
     BASE_WEIGHTS, IF, IFELSE, INVERSE, NUM_ACTIONS, STATEMENTS, ProgramOptions, as_generator,
     length_schedule, per_length_counts)
@@ -28,6 +29,7 @@ from kareljax.data.program_options import (
 __all__ = [
     "BASE_WEIGHTS", "IF", "IFELSE", "NUM_SHOWN", "STATEMENTS", "ProgramOptions",
     "conditional_programs", "length_schedule", "per_length_counts", "program_length",
+    "programs_of_lengths",
     "programs_from_actions", "straight_line_batch", "straight_line_bytecode",
 ]
 
