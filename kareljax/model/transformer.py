@@ -1,0 +1,223 @@
+"""The LM: a CodeGen-style decoder-only transformer in Flax NNX (SPEC §6).
+
+- Token embedding, `n_layers` blocks, final LayerNorm, untied output head (Linear with bias).
+- Block: parallel residual with one LayerNorm, `h = x + Attn(LN x) + MLP(LN x)`.
+- Attention: causal multi-head, one fused q/k/v projection and an output projection, no biases;
+  rotary embeddings on the first `rotary_dim` dims of each head in the *rotate-half* (GPT-NeoX)
+  layout. CodeGen pairs interleaved dims (GPT-J layout); the two differ by a fixed permutation of
+  the q/k projection columns, so a randomly initialised model is the same model family.
+  `jax.nn.dot_product_attention` does the attention (fused/cuDNN where available).
+- MLP: Linear -> tanh-GELU (CodeGen's `gelu_new`) -> Linear, with biases.
+- Init N(0, 0.02) for weights and the embedding, zeros for biases; LayerNorm eps 1e-5.
+- `dtype` is the compute dtype (float32 or bfloat16), parameters are stored in `param_dtype`;
+  LayerNorm statistics, rotary rotation and the output head run in float32, logits are float32.
+
+Hidden states: `forward_with_states`/`hidden_states` collect the residual stream (embedding output,
+each block's output, the final-normed output) with `nnx.capture`; a plain call sows nothing.
+Decoding: `init_cache` plus `Transformer.decode`, which writes keys/values into a fixed-size cache
+at a given slot and attends over the whole cache (fixed shapes, one compile per shape).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+INIT = nnx.initializers.normal(stddev=0.02)
+LN_EPS = 1e-5
+ROPE_BASE = 10_000.0
+STATES = "residual"   # the sow name of the residual-stream states
+
+
+class KVCache(NamedTuple):
+    """Keys and values per layer, each [B, S, n_heads, head_dim] in the compute dtype."""
+    k: tuple[jax.Array, ...]
+    v: tuple[jax.Array, ...]
+
+
+def positions_from_mask(attention_mask: jax.Array) -> jax.Array:
+    """Rotary positions that skip padding: 0 at the first real token (left padding safe)."""
+    return jnp.maximum(jnp.cumsum(attention_mask.astype(jnp.int32), axis=-1) - 1, 0)
+
+
+def rotary_angles(positions: jax.Array, rotary_dim: int) -> tuple[jax.Array, jax.Array]:
+    """(sin, cos), each [B, T, 1, rotary_dim // 2] float32, for integer positions [B, T]."""
+    half = rotary_dim // 2
+    inv_freq = ROPE_BASE ** (-jnp.arange(half, dtype=jnp.float32) / max(half, 1))
+    angles = positions.astype(jnp.float32)[..., None] * inv_freq
+    return jnp.sin(angles)[:, :, None, :], jnp.cos(angles)[:, :, None, :]
+
+
+def apply_rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
+    """Rotates the first 2 * sin.shape[-1] dims of x [B, T, N, H] (rotate-half layout)."""
+    half = sin.shape[-1]
+    if half == 0:
+        return x
+    x1 = x[..., :half].astype(jnp.float32)
+    x2 = x[..., half:2 * half].astype(jnp.float32)
+    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return jnp.concatenate([rotated.astype(x.dtype), x[..., 2 * half:]], axis=-1)
+
+
+def causal_mask(query_slots: jax.Array, key_valid: jax.Array | None,
+                num_keys: int) -> jax.Array:
+    """Bool [B or 1, 1, T, S]: key slot s is visible from query slot q iff s <= q and the key is
+    valid (`key_valid[b, s]`, True = real token) or s == q. A query always sees itself, so no row
+    is empty; rows of padding queries are meaningless but finite."""
+    keys = jnp.arange(num_keys)
+    q = query_slots[:, None]
+    visible = (keys <= q)[None]                                    # [1, T, S]
+    if key_valid is not None:
+        visible = visible & (key_valid.astype(bool)[:, None, :] | (keys == q)[None])
+    return visible[:, None]
+
+
+class Attention(nnx.Module):
+    """Causal multi-head self-attention with partial rotary embeddings and no biases."""
+
+    def __init__(self, d_model: int, n_heads: int, *, dtype, param_dtype, rngs: nnx.Rngs):
+        self.n_heads, self.head_dim = n_heads, d_model // n_heads
+        kw = dict(use_bias=False, dtype=dtype, param_dtype=param_dtype, kernel_init=INIT,
+                  rngs=rngs)
+        self.qkv = nnx.Linear(d_model, 3 * d_model, **kw)
+        self.out = nnx.Linear(d_model, d_model, **kw)
+
+    def __call__(self, x, rope, mask, kv=None, index=None):
+        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, S, N, H], writes this
+        call's keys/values at slots index..index+T-1 and attends over all S slots."""
+        b, t, d = x.shape
+        q, k, v = jnp.moveaxis(self.qkv(x).reshape(b, t, 3, self.n_heads, self.head_dim), 2, 0)
+        q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        if kv is not None:
+            k = jax.lax.dynamic_update_slice_in_dim(kv[0], k.astype(kv[0].dtype), index, axis=1)
+            v = jax.lax.dynamic_update_slice_in_dim(kv[1], v.astype(kv[1].dtype), index, axis=1)
+            kv = (k, v)
+            q = q.astype(k.dtype)
+        y = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=mask is None)
+        return self.out(y.reshape(b, t, d)), kv
+
+
+class MLP(nnx.Module):
+    """d_model -> d_mlp (tanh-GELU) -> d_model, with biases."""
+
+    def __init__(self, d_model: int, d_mlp: int, *, dtype, param_dtype, rngs: nnx.Rngs):
+        kw = dict(dtype=dtype, param_dtype=param_dtype, kernel_init=INIT, rngs=rngs)
+        self.fc_in = nnx.Linear(d_model, d_mlp, **kw)
+        self.fc_out = nnx.Linear(d_mlp, d_model, **kw)
+
+    def __call__(self, x):
+        return self.fc_out(jax.nn.gelu(self.fc_in(x), approximate=True))
+
+
+def _layer_norm(d_model, dtype, param_dtype, rngs):
+    return nnx.LayerNorm(d_model, epsilon=LN_EPS, use_fast_variance=False, dtype=dtype,
+                         param_dtype=param_dtype, rngs=rngs)
+
+
+class Block(nnx.Module):
+    """Parallel residual block: x + Attn(LN x) + MLP(LN x), one shared LayerNorm."""
+
+    def __init__(self, d_model, n_heads, d_mlp, *, dtype, param_dtype, rngs: nnx.Rngs):
+        self.ln = _layer_norm(d_model, dtype, param_dtype, rngs)
+        self.attn = Attention(d_model, n_heads, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.mlp = MLP(d_model, d_mlp, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x, rope, mask, kv=None, index=None):
+        h = self.ln(x)
+        a, kv = self.attn(h, rope, mask, kv, index)
+        return x + a + self.mlp(h), kv
+
+
+class Transformer(nnx.Module):
+    """Decoder-only LM: tokens [B, T] int -> logits [B, T, vocab_size] float32."""
+
+    def __init__(self, vocab_size: int, d_model: int, n_layers: int, n_heads: int, d_mlp: int,
+                 rotary_dim: int, *, dtype=jnp.float32, param_dtype=jnp.float32,
+                 rngs: nnx.Rngs):
+        if d_model % n_heads or rotary_dim % 2 or not 0 <= rotary_dim <= d_model // n_heads:
+            raise ValueError(f"bad sizes: d_model {d_model}, n_heads {n_heads}, "
+                             f"rotary_dim {rotary_dim}")
+        self.n_layers, self.n_heads, self.head_dim = n_layers, n_heads, d_model // n_heads
+        self.rotary_dim, self.dtype = rotary_dim, jnp.dtype(dtype)
+        self.embed = nnx.Embed(vocab_size, d_model, dtype=dtype, param_dtype=param_dtype,
+                               embedding_init=INIT, rngs=rngs)
+        self.blocks = nnx.List([
+            Block(d_model, n_heads, d_mlp, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+            for _ in range(n_layers)])
+        self.ln_f = _layer_norm(d_model, dtype, param_dtype, rngs)
+        self.head = nnx.Linear(d_model, vocab_size, dtype=jnp.float32, param_dtype=param_dtype,
+                               kernel_init=INIT, rngs=rngs)
+
+    def __call__(self, tokens: jax.Array, positions: jax.Array | None = None,
+                 attention_mask: jax.Array | None = None, *, capture: bool = False) -> jax.Array:
+        """Logits [B, T, V] float32 of tokens [B, T].
+
+        positions: rotary positions [B, T] (default 0..T-1). Rotary attention depends only on
+          position differences, so left padding needs just the mask; passing
+          `positions_from_mask(attention_mask)` (real tokens from 0) makes the real positions'
+          arithmetic the same as for the unpadded sequence.
+        attention_mask: [B, T], True/1 = real token; padding keys are hidden from every other
+          query. Logits at padding positions are meaningless.
+        capture: sow the residual stream (use `forward_with_states`, which sets it under
+          `nnx.capture`); off by default, and then nothing is sown.
+        """
+        t = tokens.shape[1]
+        if positions is None:
+            positions = jnp.broadcast_to(jnp.arange(t), tokens.shape)
+        mask = None if attention_mask is None else causal_mask(jnp.arange(t), attention_mask, t)
+        x, _ = self._trunk(tokens, positions, mask, None, None, capture)
+        return self.head(x)
+
+    def decode(self, tokens: jax.Array, cache: KVCache, index, positions: jax.Array,
+               key_mask: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
+        """Runs tokens [B, T] as cache slots index..index+T-1 (index: scalar, same for the batch).
+
+        Returns (logits [B, T, V] float32, updated cache). positions [B, T] are the rotary
+        positions; key_mask [B, S] (True = real token) hides padded cache slots, slots after the
+        query are hidden anyway. Prefill the prompt with index 0, then feed one token at a time.
+        """
+        t, s = tokens.shape[1], cache.k[0].shape[1]
+        mask = causal_mask(index + jnp.arange(t), key_mask, s)
+        x, kvs = self._trunk(tokens, positions, mask, tuple(zip(cache.k, cache.v)), index, False)
+        return self.head(x), KVCache(*(tuple(z) for z in zip(*kvs)))
+
+    def _trunk(self, tokens, positions, mask, kvs, index, capture):
+        """The residual stream through every block and the final LayerNorm."""
+        rope = rotary_angles(positions, self.rotary_dim)
+        x = self.embed(tokens)
+        self._sow(capture, x)
+        new_kvs = []
+        for i, block in enumerate(self.blocks):
+            x, kv = block(x, rope, mask, None if kvs is None else kvs[i], index)
+            new_kvs.append(kv)
+            self._sow(capture, x)
+        x = self.ln_f(x)
+        self._sow(capture, x)
+        return x, new_kvs
+
+    def _sow(self, capture, x):
+        if capture:
+            self.sow(nnx.Intermediate, STATES, x)
+
+
+def init_cache(model: Transformer, batch: int, max_len: int, dtype=None) -> KVCache:
+    """An all-zero cache of max_len slots (dtype defaults to the model's compute dtype)."""
+    shape = (batch, max_len, model.n_heads, model.head_dim)
+    zeros = tuple(jnp.zeros(shape, dtype or model.dtype) for _ in range(model.n_layers))
+    return KVCache(zeros, zeros)
+
+
+def forward_with_states(model: Transformer, tokens, positions=None, attention_mask=None):
+    """(logits [B, T, V], states [n_layers + 2, B, T, d]): the same logits as `model(...)`, plus
+    the residual stream: embedding output, each block's output, the final-normed output
+    (logits = model.head(states[-1]))."""
+    run = nnx.capture(lambda m, *args: m(*args, capture=True), nnx.Intermediate)
+    logits, sown = run(model, tokens, positions, attention_mask)
+    return logits, jnp.stack(sown[STATES].get_value())
+
+
+def hidden_states(model: Transformer, tokens, positions=None, attention_mask=None) -> jax.Array:
+    """The residual stream [n_layers + 2, B, T, d] (see `forward_with_states`)."""
+    return forward_with_states(model, tokens, positions, attention_mask)[1]

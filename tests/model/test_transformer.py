@@ -1,0 +1,202 @@
+"""The transformer: shapes, causality, padding, sizes, hidden states, compiling once, training."""
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from kareljax.model import (SIZES, ModelSize, build_model, count_params, forward_with_states,
+                            hidden_states, init_cache, positions_from_mask)
+
+TINY = SIZES["tiny"]
+B, T = 2, 12
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model(TINY, rngs=nnx.Rngs(0))
+
+
+@jax.jit
+def _apply(graphdef, state, tokens, positions, mask):
+    return nnx.merge(graphdef, state)(tokens, positions, mask)
+
+
+def apply(model, tokens, positions=None, mask=None):
+    """model(tokens, positions, mask), jitted: eager op-by-op dispatch is slow on CPU."""
+    return _apply(*nnx.split(model), tokens, positions, mask)
+
+
+def random_tokens(seed, shape=(B, T)):
+    return jax.random.randint(jax.random.key(seed), shape, 1, TINY.vocab_size)
+
+
+def closed_form_params(s: ModelSize) -> int:
+    """Embedding, blocks (LN; q, k, v, out without bias; MLP with biases), final LN, head + bias."""
+    d, m, v = s.d_model, s.d_mlp, s.vocab_size
+    block = 2 * d + 4 * d * d + (d * m + m) + (m * d + d)
+    return v * d + s.n_layers * block + 2 * d + (d * v + v)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_shapes_and_dtypes(dtype):
+    model = build_model(TINY, rngs=nnx.Rngs(0), dtype=dtype)
+    logits = apply(model, random_tokens(0))
+    assert logits.shape == (B, T, TINY.vocab_size) and logits.dtype == jnp.float32
+    assert bool(jnp.isfinite(logits).all())
+    graphdef, state = nnx.split(model)
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    states = jax.jit(lambda s, x: hidden_states(nnx.merge(graphdef, s), x))(state, random_tokens(0))
+    assert states.dtype == dtype
+
+
+def test_causality(model):
+    tokens = random_tokens(1)
+    changed = tokens.at[:, 7:].set(random_tokens(2)[:, 7:])
+    a, b = apply(model, tokens), apply(model, changed)
+    np.testing.assert_allclose(a[:, :7], b[:, :7], atol=1e-6)
+    assert not np.allclose(a[:, 7:], b[:, 7:], atol=1e-3)
+
+
+def test_right_padding_keeps_real_logits(model):
+    """Real tokens first, pads after: real positions' logits equal the unpadded sequence's, with
+    or without the mask (causality alone hides later pads)."""
+    n = 8
+    tokens = random_tokens(3)
+    mask = jnp.arange(T) < n
+    padded = jnp.where(mask, tokens, 0)
+    alone = apply(model, tokens[:, :n])
+    np.testing.assert_allclose(apply(model, padded)[:, :n], alone, atol=1e-5)
+    masked = apply(model, padded, mask=jnp.broadcast_to(mask, (B, T)))
+    np.testing.assert_allclose(masked[:, :n], alone, atol=1e-5)
+
+
+def test_left_padding_needs_the_mask(model):
+    """Pads first: with the mask, real positions' logits equal the unpadded sequence's, whether
+    rotary positions start at the first real token (positions_from_mask) or at 0 (rotary
+    attention sees only position differences); without the mask they differ."""
+    p = 4
+    tokens = random_tokens(4)[:, :T - p]
+    padded = jnp.concatenate([jnp.zeros((B, p), tokens.dtype), tokens], axis=1)
+    mask = jnp.broadcast_to(jnp.arange(T) >= p, (B, T))
+    alone = apply(model, tokens)
+    left = apply(model, padded, positions_from_mask(mask), mask)
+    np.testing.assert_allclose(left[:, p:], alone, atol=1e-5)
+    assert bool(jnp.isfinite(left).all())
+    np.testing.assert_allclose(apply(model, padded, mask=mask)[:, p:], alone, atol=1e-4)
+    assert not np.allclose(apply(model, padded)[:, p:], alone, atol=1e-3)
+
+
+def test_per_row_padding(model):
+    """Rows of one batch with different pad lengths each match their own unpadded run."""
+    tokens = random_tokens(5)
+    lengths = jnp.array([T, 5])
+    mask = jnp.arange(T)[None] >= (T - lengths)[:, None]          # left padding
+    logits = apply(model, jnp.where(mask, tokens, 0), positions_from_mask(mask), mask)
+    np.testing.assert_allclose(logits[1, T - 5:], apply(model, tokens[1:, T - 5:])[0], atol=1e-5)
+    np.testing.assert_allclose(logits[0], apply(model, tokens[:1])[0], atol=1e-5)
+
+
+def test_param_counts():
+    tiny = count_params(build_model(TINY, rngs=nnx.Rngs(0)))
+    assert tiny == closed_form_params(TINY) and tiny < 1_000_000
+    for name in ("small", "icml"):
+        abstract = nnx.eval_shape(lambda s=SIZES[name]: build_model(s, rngs=nnx.Rngs(0)))
+        assert count_params(abstract) == closed_form_params(SIZES[name])
+    icml = SIZES["icml"]
+    assert (icml.n_layers, icml.d_model, icml.n_heads, icml.head_dim, icml.d_mlp,
+            icml.rotary_dim, icml.max_len) == (20, 1024, 16, 64, 4096, 32, 2048)
+    assert closed_form_params(icml) == 251_961_421                   # vocab 77
+    # With CodeGen's 51,200-token vocabulary: CodeGen-350M-mono's 356,712,448 parameters.
+    assert closed_form_params(ModelSize(51_200, 1024, 20, 16, 4096, 32, 2048)) == 356_712_448
+
+
+def test_hidden_states(model):
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def capture(state, tokens):
+        m = nnx.merge(graphdef, state)
+        logits, states = forward_with_states(m, tokens)
+        assert not nnx.state(m, nnx.Intermediate)                 # nothing left on the model
+        return logits, states, m.head(states[-1]), m.embed(tokens), m.ln_f(states[-2])
+
+    tokens = random_tokens(6)
+    logits, states, head, embedded, final = capture(state, tokens)
+    assert states.shape == (TINY.n_layers + 2, B, T, TINY.d_model)
+    np.testing.assert_allclose(logits, apply(model, tokens), atol=1e-6)
+    np.testing.assert_allclose(head, logits, atol=1e-6)
+    np.testing.assert_array_equal(states[0], embedded)
+    np.testing.assert_allclose(states[-1], final, atol=1e-6)
+
+
+def test_jit_compiles_once(model):
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def forward(state, tokens):
+        return forward_with_states(nnx.merge(graphdef, state), tokens)
+
+    a = forward(state, random_tokens(7))
+    b = forward(state, random_tokens(8))
+    assert a[0].shape == b[0].shape == (B, T, TINY.vocab_size)
+    np.testing.assert_allclose(a[0], apply(model, random_tokens(7)), atol=1e-5)
+
+
+def test_adam_steps_reduce_loss():
+    model = build_model(TINY, rngs=nnx.Rngs(1))
+    graphdef, params = nnx.split(model, nnx.Param)
+    tokens = random_tokens(9, (4, 16))
+    optimizer = optax.adam(3e-3)
+
+    def loss_fn(params):
+        logits = nnx.merge(graphdef, params)(tokens[:, :-1])
+        return optax.softmax_cross_entropy_with_integer_labels(logits, tokens[:, 1:]).mean()
+
+    @jax.jit
+    def step(params, opt_state):
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    opt_state = optimizer.init(params)
+    losses = []
+    for _ in range(20):
+        params, opt_state, loss = step(params, opt_state)
+        losses.append(float(loss))
+    assert np.log(TINY.vocab_size) - 0.1 < losses[0] < np.log(TINY.vocab_size) + 0.1
+    assert losses[-1] < losses[0] - 0.5
+
+
+@pytest.mark.parametrize("dtype,atol", [(jnp.float32, 1e-5), (jnp.bfloat16, 1e-2)])
+def test_cached_decoding_matches_full_forward(dtype, atol):
+    """Left-padded prompt prefilled into the cache, then one token per jitted step: every
+    step's logits equal the full forward's at that position."""
+    chex.clear_trace_counter()
+    model = build_model(TINY, rngs=nnx.Rngs(2), dtype=dtype)
+    p, prompt = 3, 5
+    tokens = random_tokens(10)
+    mask = jnp.arange(T)[None] >= jnp.array([[0], [p]])               # row 1 left-padded
+    tokens = jnp.where(mask, tokens, 0)
+    positions = positions_from_mask(mask)
+    full = apply(model, tokens, positions, mask)
+
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    @chex.assert_max_traces(n=2)                    # the prompt's shape and the step's shape
+    def run(state, cache, chunk, index, chunk_positions):
+        return nnx.merge(graphdef, state).decode(chunk, cache, index, chunk_positions, mask)
+
+    cache = init_cache(model, B, T)
+    logits, cache = run(state, cache, tokens[:, :prompt], 0, positions[:, :prompt])
+    np.testing.assert_allclose(logits[0], full[0, :prompt], atol=atol)
+    np.testing.assert_allclose(logits[1, p:], full[1, p:prompt], atol=atol)
+    for i in range(prompt, T):
+        logits, cache = run(state, cache, tokens[:, i:i + 1], i, positions[:, i:i + 1])
+        np.testing.assert_allclose(logits[:, 0], full[:, i], atol=atol)
