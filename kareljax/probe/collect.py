@@ -1,0 +1,108 @@
+"""Collection for probes (SPEC §8): decode each spec, keep the hidden state that produces every
+program token and the shown examples' traces under the original and alternative semantics.
+
+For a batch of specs:
+
+1. greedy grammar-constrained decoding (or forced decoding of the reference programs);
+2. one forward pass over prompt + program with the residual stream captured: the state that
+   *produces* program token j (the j-th token after `run{`) sits at the position before it,
+   `prompt_length - 1 + j`; reduced to the mean over all layers (embedding, blocks, final norm) or
+   kept per layer;
+3. one interpreter call running every program on its shown inputs under every semantics row
+   (row 0 the original, then the chosen alternatives), with action traces;
+4. accuracy (`eval.accuracy.score`).
+
+`token_statements` maps each program token to the pre-order index of the statement it starts
+(-1 for other tokens), the index the traces record.
+"""
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from kareljax.data import generate, grammar as grammar_lib, tokens as T
+from kareljax.data.batches import example_tokens
+from kareljax.eval import accuracy, execution
+from kareljax.karel import interpreter, semantics, syntax
+from kareljax.karel.world import World
+from kareljax.model import decode
+from kareljax.model.transformer import forward_with_states
+
+ALL_ALTS = tuple(range(len(semantics.ALT_MAPS)))
+_STATEMENT_STARTS = np.zeros(T.VOCAB_SIZE, bool)
+_STATEMENT_STARTS[list(T.ACTION_IDS) + [T.IF, T.IFELSE, T.WHILE, T.REPEAT]] = True
+
+
+def token_statements(program_tokens) -> np.ndarray:
+    """int32 [B, P]: the statement index each program token (after `run{`) starts, else -1."""
+    ids = np.asarray(program_tokens)
+    starts = _STATEMENT_STARTS[ids]
+    return np.where(starts, np.cumsum(starts, axis=1) - 1, -1).astype(np.int32)
+
+
+@nnx.jit(static_argnames=("per_layer",))
+def _states(model, sequence, per_layer: bool):
+    _, states = forward_with_states(model, sequence)
+    return states if per_layer else states.mean(0)
+
+
+def producing_states(model, prompts, program_tokens, per_layer: bool = False) -> jax.Array:
+    """Hidden states [B, P, d] (or [layers, B, P, d]) producing each program token [B, P]."""
+    prompts = jnp.asarray(prompts, jnp.int32)
+    program_tokens = jnp.asarray(program_tokens, jnp.int32)
+    states = _states(model, jnp.concatenate([prompts, program_tokens], 1), per_layer)
+    start = prompts.shape[1] - 1
+    return states[..., start:start + program_tokens.shape[1], :]
+
+
+def collect_batch(model, layout: T.Layout, records: dict, grammar: grammar_lib.Grammar, *,
+                  max_steps: int, alts=ALL_ALTS, forced: bool = False,
+                  per_layer: bool = False) -> dict:
+    """Everything the probes need for one batch of stored records (see the module docstring)."""
+    n = len(records["length"])
+    prompts = example_tokens(layout, records["inputs"], records["outputs"],
+                             records["program"])[:, :layout.prompt_length]
+    max_new = grammar.max_tokens - 1
+    forced_tokens = None
+    if forced:
+        reference = np.asarray(records["program"])[:, 1:]
+        forced_tokens = np.where(reference == T.PAD, -1, reference)[:, :max_new]
+    program = np.asarray(decode.greedy_decode(model, prompts, grammar, max_new, forced_tokens))
+    states = np.asarray(producing_states(model, prompts, program, per_layer))
+    with_open = np.asarray(decode.with_opening(program))
+    results = accuracy.score(with_open, records, layout.n_shown, max_steps)
+    traces = shown_traces(with_open, records, layout.n_shown, alts, max_steps,
+                          trace_len=max_new + 1)
+    return {"program": program.astype(np.uint8), "statement": token_statements(program),
+            "valid": program != T.PAD, "states": states, **traces,
+            **results, "inputs": np.asarray(records["inputs"])[:, :layout.n_shown],
+            "spec_index": np.arange(n)}
+
+
+def shown_traces(program_ids, records: dict, n_shown: int, alts, max_steps: int,
+                 trace_len: int) -> dict:
+    """Action traces of every program on its shown inputs under [original] + alts:
+    `trace_<field>` [B, n_shown, S, K] (row, col, facing, markers_here, stmt, valid) and the final
+    worlds' `final_markers` [B, n_shown, S, H, W]."""
+    program_ids = np.asarray(program_ids)
+    inputs = generate.worlds_from_glyphs(np.asarray(records["inputs"])[:, :n_shown])
+    num = len(program_ids)
+    from kareljax.karel import records as record_lib
+    padded = record_lib.padded_size(num)
+    pad = lambda x: np.concatenate([x, np.repeat(x[:1], padded - num, 0)])  # noqa: E731
+    code, _ = execution.compile_tokens(pad(program_ids), execution.padded_length(program_ids))
+    worlds = World(*(pad(np.asarray(x)) for x in (inputs.walls, inputs.markers, inputs.row,
+                                                   inputs.col, inputs.facing)))
+    out = interpreter.execute(code, worlds, semantics.semantics_table(tuple(alts)),
+                              max_steps=max_steps, trace_len=trace_len, max_markers=1)
+    trace = {f"trace_{name}": np.asarray(getattr(out.trace, name))[:num]
+             for name in out.trace._fields}
+    trace["final_markers"] = np.asarray(out.markers)[:num]
+    trace["num_actions"] = np.asarray(out.num_actions)[:num]
+    return trace
+
+
+def program_statement_count(program: syntax.Program) -> int:
+    return sum(1 for _ in syntax.walk(program.body))
