@@ -1,0 +1,102 @@
+"""Training many probes at once (SPEC §9): `fit` is one jit-compiled function, vmapped over probes.
+
+All probes of one call share the inputs (z-scored hidden states of the train, val and test samples)
+and the model depth; each has its own labels, head layout and PRNG key (initialisation and the
+order of its minibatches). Optimisation as the original, scaled by `steps`: AdamW (lr 0.02, weight
+decay 0.2), lr x 0.95 every steps/150, minibatches drawn with replacement. Every `eval_every`
+steps every probe is scored on val and test; the reported test accuracy is the one at the best val
+accuracy ([D] model selection on val, not test).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from kareljax.probe import models
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    steps: int = 10_000
+    batch_size: int = 1024
+    lr: float = 0.02
+    weight_decay: float = 0.2
+    decay_rate: float = 0.95
+    decay_periods: int = 150
+    eval_every: int = 500
+
+    def __post_init__(self):
+        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
+            raise ValueError("steps, batch_size and eval_every must be >= 1")
+        if self.steps % self.eval_every:
+            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
+                             f"({self.eval_every})")
+
+    def optimizer(self) -> optax.GradientTransformation:
+        schedule = optax.exponential_decay(
+            self.lr, transition_steps=max(1, self.steps // self.decay_periods),
+            decay_rate=self.decay_rate, staircase=True)
+        return optax.adamw(schedule, weight_decay=self.weight_decay)
+
+
+def _accuracy(params, x, y, layout, chunk=8192):
+    correct = 0
+    for start in range(0, x.shape[0], chunk):  # static chunks bound the activation memory
+        logits = models.apply(params, x[start:start + chunk])
+        correct = correct + models.loss_and_correct(logits, y[start:start + chunk], layout)[1].sum()
+    return correct / x.shape[0]
+
+
+def _fit_one(key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test, *,
+             hidden, num_outputs, options: FitOptions):
+    layout = models.HeadLayout(mask, offset, valid)
+    k_init, k_data = jax.random.split(key)
+    params = models.init(k_init, x_train.shape[1], hidden, num_outputs)
+    tx = options.optimizer()
+    opt_state = tx.init(params)
+
+    def loss_fn(p, idx):
+        return models.loss_and_correct(models.apply(p, x_train[idx]), y_train[idx], layout)[0]
+
+    def step(carry, t):
+        p, o = carry
+        idx = jax.random.randint(jax.random.fold_in(k_data, t), (options.batch_size,), 0,
+                                 x_train.shape[0])
+        grads = jax.grad(loss_fn)(p, idx)
+        updates, o = tx.update(grads, o, p)
+        return (optax.apply_updates(p, updates), o), None
+
+    def round_(carry, r):
+        p, o, best = carry
+        (p, o), _ = jax.lax.scan(step, (p, o), r * options.eval_every
+                                 + jnp.arange(options.eval_every))
+        val, test = _accuracy(p, x_val, y_val, layout), _accuracy(p, x_test, y_test, layout)
+        better = val > best[0]
+        best = jax.tree.map(lambda new, old: jnp.where(better, new, old),
+                            (val, test, (r + 1) * options.eval_every), best)
+        return (p, o, best), None
+
+    best0 = (jnp.float32(-1), jnp.float32(0), jnp.int32(0))
+    (_, _, best), _ = jax.lax.scan(round_, (params, opt_state, best0),
+                                   jnp.arange(options.steps // options.eval_every))
+    return {"val_acc": best[0], "test_acc": best[1], "best_step": best[2]}
+
+
+@functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
+def fit(keys, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test, *,
+        hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+    """Trains P probes: keys [P], labels [P, M, heads] per split, head layouts [P, ...], shared
+    inputs [M, d]. Returns {val_acc, test_acc, best_step} [P]."""
+    one = functools.partial(_fit_one, hidden=hidden, num_outputs=num_outputs, options=options)
+    return jax.vmap(one, in_axes=(0,) * 7 + (None,) * 3)(
+        keys, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test)
+
+
+def zscore(x_train, x_val, x_test):
+    """Inputs z-scored with the val split's statistics."""
+    mean, std = x_val.mean(0), x_val.std(0) + 1e-6
+    return tuple((x - mean) / std for x in (x_train, x_val, x_test))

@@ -1,0 +1,108 @@
+"""Alignment of hidden states with trace states, and the probe label tasks (SPEC §8).
+
+A *sample* is (spec i, program token j) where token j starts an action statement s that example
+`example`'s run executed (at trace entry e(s), the state after it). For offset o the label is the
+state at trace entry e(s) + o: o = 0 the state the model is about to create, +1/+2 further ahead,
+-1 the state after the last action it has read (the initial state for the first action), -2 one
+further back. For straight-line programs e(s) = s + 1, and this is SPEC §8's "state after action k
+paired with the hidden state producing action k - o".
+
+By default every offset and every semantics uses the same sample set (the samples whose entries are
+valid for all of them); `sample_sets` reports it. Labels are int32 [M, heads] per task; a task with
+several heads counts a sample correct only when every head is right.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from kareljax.karel.world import DELTAS
+
+OFFSETS = (-2, -1, 0, 1, 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    name: str
+    heads: tuple[int, ...]   # classes of each head
+
+
+def tasks(height: int, width: int) -> tuple[Task, ...]:
+    """The six label tasks for an interior of height x width (relative positions in -s..s,
+    s = max(height, width): 13 classes for the 6x6 interior)."""
+    span = 2 * max(height, width) + 1
+    return (Task("facing", (4,)), Task("start_position", (span, span)),
+            Task("end_position", (span, span)), Task("front_wall", (2,)),
+            Task("position", (height, width)), Task("walls", (2, 2, 2, 2)))
+
+
+def _entries(collected: dict, example: int) -> tuple[np.ndarray, np.ndarray]:
+    """(entry [N, P, S] of each token's statement in each semantics' trace (-1 if not executed),
+    number of actions [N, S])."""
+    stmt = collected["trace_stmt"][:, example]            # [N, S, K]
+    valid = collected["trace_valid"][:, example]
+    statement = collected["statement"]                    # [N, P]
+    match = (stmt[:, None, :, 1:] == statement[:, :, None, None]) & valid[:, None, :, 1:]
+    match &= (statement >= 0)[:, :, None, None]
+    entry = np.where(match.any(-1), match.argmax(-1) + 1, -1)
+    return entry.astype(np.int32), collected["num_actions"][:, example].astype(np.int32)
+
+
+def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = True,
+            correct_only: bool = False) -> dict:
+    """The sample set and trace entries: {"spec", "token" [M], "entry" [len(offsets), M, S]}.
+
+    With `common`, samples are those valid for every offset and semantics row; otherwise pass one
+    offset at a time.
+    """
+    entry, count = _entries(collected, example)
+    offs = np.asarray(offsets)[:, None, None, None]
+    shifted = entry[None] + offs                                           # [O, N, P, S]
+    ok = (entry[None] >= 0) & (shifted >= 0) & (shifted <= count[None, :, None, :])
+    keep = ok.all(axis=(0, 3)) if common else ok.all(axis=3)[0]
+    if correct_only:
+        keep &= collected["correct"][:, None]
+    spec, token = np.nonzero(keep)
+    return {"spec": spec, "token": token, "entry": shifted[:, spec, token]}
+
+
+def labels(collected: dict, samples: dict, height: int, width: int, example: int = 0) -> dict:
+    """{task name: int32 [O, M, S, heads]} for the samples' entries (offsets x samples x semantics)."""
+    spec, entry = samples["spec"], samples["entry"]                        # entry [O, M, S]
+    num_sem = entry.shape[-1]
+    sem = np.arange(num_sem)[None, None]
+    sp = spec[None, :, None]
+
+    def at(field, e):
+        return collected[f"trace_{field}"][:, example][sp, sem, e].astype(np.int32)
+
+    row, col, facing = at("row", entry), at("col", entry), at("facing", entry)
+    zeros = np.zeros_like(entry)
+    row0, col0 = at("row", zeros), at("col", zeros)
+    last = collected["num_actions"][:, example][sp, sem].astype(np.int32)
+    last = np.broadcast_to(last, entry.shape)
+    row_end, col_end = at("row", last), at("col", last)
+    walls = np.pad(collected["inputs"][:, example] == 0, ((0, 0), (1, 1), (1, 1)),
+                   constant_values=True)                                   # [N, H, W] with border
+    span = max(height, width)
+
+    def wall_at(dr, dc):
+        return walls[sp, row + dr, col + dc].astype(np.int32)
+
+    front = DELTAS[facing]
+    sides = [wall_at(*DELTAS[d]) for d in range(4)]                        # N, E, S, W
+    out = {"facing": facing[..., None],
+           "start_position": np.stack([col - col0 + span, row - row0 + span], -1),
+           "end_position": np.stack([col - col_end + span, row - row_end + span], -1),
+           "front_wall": walls[sp, row + front[..., 0], col + front[..., 1]][..., None]
+           .astype(np.int32),
+           "position": np.stack([row - 1, col - 1], -1),
+           "walls": np.stack(sides, -1)}
+    return out
+
+
+def sample_sets(samples: dict, offsets=OFFSETS) -> dict:
+    """What was probed, for the results: sample count, specs, offsets."""
+    return {"samples": int(len(samples["spec"])), "specs": int(len(np.unique(samples["spec"]))),
+            "offsets": [int(o) for o in offsets]}

@@ -1,0 +1,69 @@
+"""Probes: they learn a linearly encoded label, not shuffled ones, and vmapped training equals
+training them one at a time."""
+import jax
+import numpy as np
+import pytest
+
+from kareljax.probe import fit, models
+
+OPTIONS = fit.FitOptions(steps=120, batch_size=128, eval_every=40)
+
+
+def _data(seed, n, signal):
+    rng = np.random.default_rng(seed)
+    facing = rng.integers(0, 4, n)
+    x = rng.normal(size=(n, 32)).astype(np.float32)
+    x[:, :4] += signal * np.eye(4, dtype=np.float32)[facing]
+    return x, np.pad(facing[:, None], ((0, 0), (0, 1)), constant_values=-1).astype(np.int32)
+
+
+def _stack(a, p):
+    return np.broadcast_to(a, (p,) + a.shape).copy()
+
+
+def _fit(keys, labels, xs, hidden, options=OPTIONS):
+    layout = models.HeadLayout.of((4,), 2, 8)
+    p = len(keys)
+    return fit.fit(keys, *labels, _stack(layout.mask, p), _stack(layout.offset, p),
+                   _stack(layout.valid, p), *xs, hidden=hidden, num_outputs=8, options=options)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    (xt, yt), (xv, yv), (xs, ys) = (_data(s, n, 6.0) for s, n in ((0, 2000), (1, 500), (2, 500)))
+    return fit.zscore(xt, xv, xs), (yt, yv, ys)
+
+
+@pytest.mark.parametrize("hidden", [(), (256,)], ids=["linear", "mlp1"])
+def test_learns_encoded_facing_and_not_shuffled_labels(splits, hidden):
+    xs, (yt, yv, ys) = splits
+    shuffled = np.random.default_rng(9).permutation(yt)
+    labels = (np.stack([yt, shuffled]), _stack(yv, 2), _stack(ys, 2))
+    result = _fit(jax.random.split(jax.random.key(0), 2), labels, xs, hidden)
+    assert result["test_acc"][0] > 0.97
+    assert abs(float(result["test_acc"][1]) - 0.25) < 0.08
+
+
+def test_vmapped_equals_one_at_a_time(splits):
+    xs, (yt, yv, ys) = splits
+    rng = np.random.default_rng(3)
+    labels = [np.stack([yt, rng.permutation(yt), yt]), _stack(yv, 3), _stack(ys, 3)]
+    keys = jax.random.split(jax.random.key(1), 3)
+    together = _fit(keys, labels, xs, (256,))
+    for i in range(3):
+        alone = _fit(keys[i:i + 1], [y[i:i + 1] for y in labels], xs, (256,))
+        for name in ("val_acc", "test_acc"):
+            np.testing.assert_allclose(alone[name][0], together[name][i], atol=2e-3)
+
+
+def test_head_layout_scores_multi_head_tasks():
+    layout = models.HeadLayout.of((3, 2), 3, 6)
+    logits = np.array([[5., 0, 0, 0, 5, -9], [0, 5, 0, 5, 0, -9]], np.float32)
+    labels = np.array([[0, 1, -1], [1, 1, -1]], np.int32)
+    loss, correct = models.loss_and_correct(logits, labels, layout)
+    assert correct.tolist() == [True, False] and np.isfinite(loss)
+
+
+def test_options_validate():
+    with pytest.raises(ValueError, match="multiple"):
+        fit.FitOptions(steps=100, eval_every=30)

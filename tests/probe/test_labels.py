@@ -1,0 +1,59 @@
+"""Alignment per offset and labels, on the hand-made spec; alternative-semantics labels come from
+the matching interpreter runs."""
+import numpy as np
+import pytest
+
+from kareljax.data import generate, grammar, tokens
+from kareljax.karel import parser, reference, semantics
+from kareljax.probe import collect, labels
+
+ALTS = (0, 3, 8)
+
+
+@pytest.fixture(scope="module")
+def collected(spec, model):
+    layout = tokens.Layout.for_world(6, 6)
+    return collect.collect_batch(model, layout, spec, grammar.straight_line(14), max_steps=100,
+                                 alts=ALTS, forced=True)
+
+
+def test_alignment_per_offset(collected):
+    # program: move; turn_right; move; pick_marker (4 actions, entries 0..4)
+    each = labels.aligned(collected, common=False, offsets=(0,))
+    assert each["token"].tolist() == [0, 1, 2, 3] and each["entry"][0, :, 0].tolist() == [1, 2, 3, 4]
+    common = labels.aligned(collected)
+    # only token 1 has entries 1 + o in 0..4 for every o in -2..2
+    assert common["token"].tolist() == [1]
+    assert common["entry"][:, 0, 0].tolist() == [0, 1, 2, 3, 4]
+    assert labels.sample_sets(common)["samples"] == 1
+    minus_one = labels.aligned(collected, offsets=(-1,))
+    assert minus_one["token"].tolist() == [0, 1, 2, 3]  # the current state before each action
+    assert minus_one["entry"][0, :, 0].tolist() == [0, 1, 2, 3]
+
+
+def test_labels_of_the_hand_made_trace(collected):
+    samples = labels.aligned(collected, offsets=(0,), common=False)
+    got = labels.labels(collected, samples, 4, 4)
+    orig = {k: v[0, :, 0] for k, v in got.items()}  # offset 0, original semantics
+    # states after each action: (2,3)E, (2,3)S, (3,3)S, (3,3)S; start (2,2)E, end (3,3)
+    assert orig["facing"][:, 0].tolist() == [1, 2, 2, 2]
+    assert orig["position"].tolist() == [[1, 2], [1, 2], [2, 2], [2, 2]]
+    assert orig["start_position"].tolist() == [[5, 4], [5, 4], [5, 5], [5, 5]]  # dx+4, dy+4
+    assert orig["end_position"].tolist() == [[4, 3], [4, 3], [4, 4], [4, 4]]
+    assert orig["walls"].tolist() == [[0, 0, 0, 0]] * 2 + [[0, 0, 0, 0]] * 2
+    assert orig["front_wall"][:, 0].tolist() == [0, 0, 0, 0]
+
+
+def test_alternative_labels_match_reference_runs(collected, spec):
+    program = parser.parse("def run() { move(); turn_right(); move(); pick_marker() }")
+    start = generate.worlds_from_glyphs(spec["inputs"][0, 0])
+    samples = labels.aligned(collected, offsets=(0,), common=False)
+    got = labels.labels(collected, samples, 4, 4)
+    for row, alt in enumerate(ALTS, start=1):
+        run = reference.run(program, start, remap=semantics.ALT_MAPS[alt])
+        after = run.actions[1:5]  # entry 0 is the initial state
+        assert got["facing"][0, :, row, 0].tolist() == [a.facing for a in after]
+        assert got["position"][0, :, row].tolist() == [[a.row - 1, a.col - 1] for a in after]
+        end = run.actions[-1]
+        assert got["end_position"][0, :, row].tolist() == [
+            [a.col - end.col + 4, a.row - end.row + 4] for a in after]
