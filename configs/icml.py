@@ -1,14 +1,31 @@
-"""The ICML 2024 dataset (`karel_noloops_nocond`): straight-line programs of 1-10 actions, 1,000,000 / 10,000 / 10,000 programs; the LM trains on lengths 6-10.
+"""The ICML 2024 run (SPEC §6): dataset `karel_noloops_nocond` (straight-line programs of 1-10
+actions, 1,000,000 / 10,000 / 10,000 programs; the LM trains on lengths 6-10), a randomly
+initialised CodeGen-350M-mono-shaped model, AdamW at peak lr 5e-6 with 6,000 warmup steps and
+linear decay to 0 at 80,000 steps, seed 8, a checkpoint every 2,000 steps. GPU/TPU work.
+
+Tokens per step: the original packed 16 x 2048 = 32,768 tokens per step. kareljax puts one
+example per sequence (SPEC §5 [D]): an icml example is 388 token slots (~382 real tokens), so
+84 sequences (32,592 slots, ~32,100 real tokens) match it most closely. 84 splits over 1, 2, 3,
+4, 6, 7 or 12 devices; on 8 or 16 use --config.train.batch_size=88 (or 80; 96 for 32). Raise
+train.grad_accum when a step does not fit in memory. The compute dtype is bfloat16 (parameters
+and AdamW state in float32); --config.model.dtype=float32 for full precision.
+--config.train.schedule=as_run gives the original run's schedule (warmup over 60 % of the steps,
+no decay; SPEC §6 [D]).
 
 The data values live in kareljax/data/presets.py (`presets.icml`), which the TFDS builder `karel`
-shares. Override any of them with --config.data.NAME=VALUE.
+shares. Override any value with --config.SECTION.NAME=VALUE.
 """
 import ml_collections
 
 from kareljax.data import presets
+from kareljax.train import train_config
 
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.data = presets.icml()
+    config.model = train_config.model_section("icml", dtype="bfloat16")
+    config.train = train_config.train_section(
+        seed=8, batch_size=84, grad_accum=1, steps=80_000, lr=5e-6, warmup_steps=6_000,
+        schedule="linear", checkpoint_every=2_000, keep_latest_every=500, log_every=50)
     return config

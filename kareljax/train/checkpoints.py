@@ -1,0 +1,124 @@
+"""Training checkpoints with orbax: permanent ones for probe scans, rolling ones for resuming.
+
+One `CheckpointManager` under `<workdir>/checkpoints/<step>/`, items:
+  state   the train state (params, optimizer state, step), sharded arrays (OCDBT)
+  data    the data iterator's state (JSON)
+  config  the run's config (JSON)
+It saves at every multiple of `checkpoint_every` (kept forever) and of `keep_latest_every` (only the
+newest two checkpoints of all are kept besides the permanent ones), plus a forced save at the end.
+Orbax writes each step into a temporary folder and renames it when complete (asynchronously, after
+a blocking copy to host memory), so a killed run leaves no half-written step behind.
+
+`restore` reads the newest step that reads back: newer steps that fail (a truncated or corrupted
+file) are moved to `<workdir>/corrupt_checkpoints/` with a warning naming them.
+The caller passes the abstract state with the shardings it wants (any mesh: a run saved on four
+devices restores onto one).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import warnings
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
+
+KEEP_ROLLING = 2
+
+
+@dataclasses.dataclass
+class Restored:
+    step: int
+    state: Any
+    data: dict
+    config: dict
+
+
+class CorruptCheckpointWarning(UserWarning):
+    """A checkpoint was set aside (it did not read back, or its parameters gave a NaN loss)."""
+
+
+class Checkpoints:
+    """Saving and restoring the checkpoints of one run directory."""
+
+    def __init__(self, directory: str | os.PathLike, *, checkpoint_every: int,
+                 keep_latest_every: int, async_save: bool = True):
+        self.directory = os.path.abspath(os.fspath(directory))
+        options = ocp.CheckpointManagerOptions(
+            save_decision_policy=policies.AnySavePolicy([
+                policies.FixedIntervalPolicy(checkpoint_every),
+                policies.FixedIntervalPolicy(keep_latest_every)]),
+            preservation_policy=policies.AnyPreservationPolicy([
+                policies.EveryNSteps(checkpoint_every), policies.LatestN(KEEP_ROLLING)]),
+            enable_async_checkpointing=async_save, cleanup_tmp_directories=True, create=True)
+        self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                             item_names=("state", "data", "config"))
+
+    def steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
+
+    def should_save(self, step: int) -> bool:
+        return self.manager.should_save(step)
+
+    def save(self, step: int, state, data_state: dict, config: dict, *, force: bool = False
+             ) -> bool:
+        """Saves if the policy says so (or `force`); returns whether it did. Returns once the
+        arrays are copied off the device; the files are written in the background."""
+        return self.manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
+            config=ocp.args.JsonSave(config)), force=force)
+
+    def restore(self, abstract_state, step: int | None = None) -> Restored | None:
+        """The newest readable checkpoint (or exactly `step`), arrays placed by the shardings of
+        `abstract_state` (ShapeDtypeStructs); None when there is none at all.
+
+        Newer checkpoints that fail to read are set aside only once an older one reads back;
+        when none does (say the model changed), nothing is moved and RuntimeError lists why."""
+        candidates = [step] if step is not None else self.steps()[::-1]
+        failed = []
+        for s in candidates:
+            try:
+                restored = self.manager.restore(s, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(abstract_state),
+                    data=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()))
+                if int(restored.state["step"]) != s:
+                    raise ValueError(f"its state says step {int(restored.state['step'])}")
+            except Exception as e:  # orbax/tensorstore raise many types for damaged files
+                if step is not None:
+                    raise
+                failed.append((s, f"{type(e).__name__}: {e}"))
+                continue
+            for bad, error in failed:
+                self.set_aside(bad, "corrupt_checkpoints", f"does not read back ({error[:300]}); "
+                               f"resuming from step {s} instead")
+            return Restored(s, restored.state, dict(restored.data), dict(restored.config))
+        if failed:
+            raise RuntimeError(f"no checkpoint in {self.directory} reads back:\n" +
+                               "\n".join(f"{s}: {error}" for s, error in failed))
+        return None
+
+    def set_aside(self, step: int, folder: str, reason: str) -> str:
+        """Moves checkpoint `step` to `<workdir>/<folder>/<step>` (out of the resume order) with a
+        warning giving `reason`; returns the new path."""
+        path = os.path.join(self.directory, str(step))
+        aside = os.path.join(os.path.dirname(self.directory), folder, str(step))
+        warnings.warn(f"checkpoint {path} {reason}; moved it to {aside}", CorruptCheckpointWarning,
+                      stacklevel=2)
+        if jax.process_index() == 0:
+            os.makedirs(os.path.dirname(aside), exist_ok=True)
+            if os.path.exists(aside):
+                shutil.rmtree(aside)
+            shutil.move(path, aside)
+        ocp.multihost.sync_global_processes(f"kareljax_set_aside_{folder}_{step}")
+        self.manager.reload()
+        return aside
+
+    def wait(self) -> None:
+        """Blocks until the last save is on disk."""
+        self.manager.wait_until_finished()
+
+    def close(self) -> None:
+        self.manager.close()

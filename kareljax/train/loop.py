@@ -1,0 +1,217 @@
+"""`train(config, workdir)`: the training run, new or resumed.
+
+    result = train(config_files.load("tiny"), "runs/tiny")
+
+A workdir holds config.json, metrics.jsonl, tensorboard/ and checkpoints/. If it has checkpoints,
+the run resumes from the newest readable one (parameters, optimizer, step and data position), so a
+killed run continued with the same command ends with the same parameters, bit for bit, as one that
+never stopped. Metrics line N (and checkpoint N) describe the state after N updates; the loss of
+line N is that of the batch of update N, before the update.
+
+The host runs one step behind the device: it dispatches step N + 1 before reading step N's metrics,
+so the device never waits on logging. A non-finite loss or gradient norm stops the run before its
+state is saved (NonFiniteLossError); a checkpoint of the parameters that gave the non-finite loss is
+moved to <workdir>/nonfinite_checkpoints/, so the newest one left is the last good one.
+
+Multi-host: every process runs the same command; see `kareljax.train.distributed`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from kareljax.data.dataset_config import ConfigError
+from kareljax.train import checkpoints as ckpt_lib
+from kareljax.train import distributed, inputs, optimizer, train_config
+from kareljax.train import mesh as mesh_lib
+from kareljax.train import state as state_lib
+from kareljax.train.metrics import MetricsWriter
+from kareljax.train.step import make_train_step
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+_NOT_IDENTITY = ("data_dir",)   # data options that may change between a run's sessions
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss or gradient norm became NaN/Inf; the run stopped without saving that state."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int                 # updates applied
+    state: Any                # the final train state (on the mesh)
+    metrics: dict             # the last metrics line written
+    mesh: jax.sharding.Mesh
+    graphdef: Any
+
+
+def _as_json(config: ml_collections.ConfigDict) -> dict:
+    return json.loads(config.to_json())
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Rejects a workdir whose earlier run used another model or dataset; records the config."""
+    path = os.path.join(workdir, CONFIG_FILE)
+    now = _as_json(config)
+    if os.path.exists(path):
+        with open(path) as f:
+            before = json.load(f)
+        for section in ("model", "data"):
+            old, new = before.get(section, {}), now[section]
+            changed = sorted(k for k in set(old) | set(new)
+                             if k not in _NOT_IDENTITY and old.get(k) != new.get(k))
+            if changed:
+                raise ConfigError(
+                    f"--workdir: {workdir} holds a run with other {section} options ("
+                    + ", ".join(f"{section}.{k}: {old.get(k)!r} there, {new.get(k)!r} now"
+                                for k in changed) + "); use a new workdir")
+    if jax.process_index() == 0:
+        os.makedirs(workdir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            json.dump(now, f, indent=2)
+        os.replace(path + ".tmp", path)
+
+
+def build_mesh(train: ml_collections.ConfigDict) -> jax.sharding.Mesh:
+    """The configured mesh, after checking the batch splits evenly over it."""
+    mesh = mesh_lib.make_mesh(train.mesh.data, train.mesh.fsdp)
+    shards, micro = mesh_lib.batch_shards(mesh), train.batch_size // train.grad_accum
+    if micro % shards:
+        raise ConfigError(
+            f"train.batch_size: {train.batch_size} sequences in {train.grad_accum} micro-batches "
+            f"are {micro} per micro-batch, which the {shards} devices of the mesh "
+            f"(data {mesh.shape['data']} x fsdp {mesh.shape['fsdp']}) do not divide")
+    return mesh
+
+
+class _Window:
+    """Sums over the steps since the last metrics line."""
+
+    def __init__(self):
+        self.steps = self.timed_steps = 0
+        self.loss = self.grad_norm = self.tokens = self.seconds = 0.0
+
+    def add(self, m: dict, seconds: float | None) -> None:
+        self.steps += 1
+        self.loss += float(m["loss"])
+        self.grad_norm += float(m["grad_norm"])
+        if seconds is not None:
+            self.timed_steps += 1
+            self.tokens += float(m["tokens"])
+            self.seconds += seconds
+
+    def scalars(self, m: dict) -> dict:
+        out = {"loss": self.loss / self.steps, "grad_norm": self.grad_norm / self.steps,
+               "lr": float(m["lr"]), "targets": float(m["targets"])}
+        if self.timed_steps:
+            out["tokens_per_s"] = self.tokens / self.seconds
+            out["step_time_s"] = self.seconds / self.timed_steps
+        return out
+
+
+def _non_finite(ckpts: ckpt_lib.Checkpoints, step: int, m: dict) -> NonFiniteLossError:
+    """The error for a non-finite loss at `step`, after setting aside the checkpoint of the
+    parameters that gave it (the loss of line `step` is that of the state after step - 1)."""
+    ckpts.wait()
+    bad = [ckpts.set_aside(t, "nonfinite_checkpoints", "gave a non-finite loss")
+           for t in ckpts.steps() if t >= step - 1]
+    good = ckpts.steps()
+    where = (f"the last good checkpoint is step {good[-1]} in {ckpts.directory}" if good
+             else "no good checkpoint was saved")
+    return NonFiniteLossError(
+        f"the loss became {float(m['loss'])} (gradient norm {float(m['grad_norm'])}) at step "
+        f"{step}; stopped without saving it; {where}"
+        + (f" (set aside: {', '.join(bad)})" if bad else ""))
+
+
+def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
+          progress_bar: bool = True) -> TrainResult:
+    """Trains `config` in `workdir` to `config.train.steps` updates (resuming if it can)."""
+    distributed.maybe_initialize()
+    train_config.validate(config)
+    tc = config.train
+    workdir = os.path.abspath(os.fspath(workdir))
+    mesh = build_mesh(tc)
+    check_workdir(config, workdir)
+    primary = jax.process_index() == 0
+    if tc.data_source == "dataset":
+        inputs.ensure_dataset(config.data)
+
+    tx, lr = optimizer.make(tc)
+    graphdef = state_lib.graphdef(config.model)
+    abstract, shardings = state_lib.abstract_state(config.model, tx, mesh)
+    ckpts = ckpt_lib.Checkpoints(os.path.join(workdir, CHECKPOINT_DIR),
+                                 checkpoint_every=tc.checkpoint_every,
+                                 keep_latest_every=tc.keep_latest_every)
+    restored = ckpts.restore(abstract)
+    if restored is None:
+        state = state_lib.init_state(config.model, tx, tc.seed, shardings)
+        start, saved_data = 0, None
+    else:
+        start, state, saved_data = restored.step, restored.state, restored.data
+    source = inputs.batch_source(config, mesh, saved_data)
+    step_fn = make_train_step(graphdef, tx, lr, shardings, mesh_lib.batch_sharding(mesh, 3, 1),
+                              mesh_lib.replicated(mesh))
+    writer = MetricsWriter(workdir, total_steps=tc.steps, initial_step=start, enabled=primary,
+                           progress_bar=progress_bar and start < tc.steps)
+    config_json = _as_json(config)
+    if restored is not None:
+        writer.event("resumed", start, checkpoint=os.path.join(ckpts.directory, str(start)))
+    else:
+        writer.event("started", 0, devices=mesh.devices.size, processes=jax.process_count())
+
+    last_line: dict = {}
+    window, clock = _Window(), [time.perf_counter(), True]   # [time of last read, first step?]
+
+    def finish(step: int, metrics) -> None:
+        """Reads step `step`'s metrics (blocking), stops on NaN/Inf, logs."""
+        nonlocal window, last_line
+        m = {k: np.asarray(v.addressable_data(0)) for k, v in metrics.items()}  # replicated
+        now = time.perf_counter()
+        seconds = None if clock[1] else now - clock[0]
+        if clock[1]:
+            writer.event("compiled", step, seconds=round(now - clock[0], 2))
+        clock[:] = [now, False]
+        if not (math.isfinite(float(m["loss"])) and math.isfinite(float(m["grad_norm"]))):
+            writer.event("stopped", step, reason="non-finite loss")
+            raise _non_finite(ckpts, step, m)
+        window.add(m, seconds)
+        if step % tc.log_every == 0 or step == tc.steps:
+            scalars = window.scalars(m)
+            writer.write(step, scalars)
+            last_line, window = {"step": step, **scalars}, _Window()
+        writer.progress(step, loss=float(m["loss"]))
+
+    try:
+        pending = None
+        for s in range(start, tc.steps):
+            state, metrics = step_fn(state, source.next(s))
+            if pending is not None:
+                finish(*pending)
+            pending = (s + 1, metrics)
+            final = s + 1 == tc.steps
+            if final or ckpts.should_save(s + 1):
+                finish(*pending)
+                pending = None
+                ckpts.save(s + 1, state, source.state(), config_json, force=final)
+        if pending is not None:
+            finish(*pending)
+        ckpts.wait()
+        if start >= tc.steps:
+            writer.message(f"{workdir} has already trained {start} steps")
+        else:
+            writer.event("finished", tc.steps)
+    finally:
+        ckpts.wait()
+        ckpts.close()
+        writer.close()
+    return TrainResult(max(start, tc.steps), state, last_line, mesh, graphdef)

@@ -1,0 +1,75 @@
+"""Checkpoints: what is kept, a damaged newest checkpoint falls back to the one before with a
+warning naming it, a half-written one is ignored."""
+from __future__ import annotations
+
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from kareljax.train.checkpoints import CorruptCheckpointWarning
+from tests.train.conftest import load, restore
+
+# A failed read can leave orbax/tensorstore objects for the garbage collector to complain about.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def step_dirs(workdir) -> list[int]:
+    return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+
+
+def test_permanent_and_rolling_checkpoints_are_kept(runs):
+    # checkpoint_every 8 (kept), keep_latest_every 4 (only the newest two of all are kept).
+    assert step_dirs(runs["one"]) == [8, 12, 16]
+
+
+def _truncate_arrays(step_dir):
+    files = [p for p in (step_dir / "state").rglob("*") if p.is_file() and "ocdbt" in str(p)]
+    assert files
+    for p in files:
+        p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2])
+
+
+def _garble_data_state(step_dir):
+    files = [p for p in (step_dir / "data").rglob("*") if p.is_file() and p.suffix != ".txt"]
+    assert files
+    for p in files:
+        p.write_text('{"next_index": ')
+
+
+@pytest.mark.parametrize("damage", [_truncate_arrays, _garble_data_state])
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous(runs, tmp_path, data_dir, damage):
+    workdir = tmp_path / "run"
+    shutil.copytree(runs["one"], workdir)
+    damage(workdir / "checkpoints" / "16")
+    config = load(data_dir)
+    with pytest.warns(CorruptCheckpointWarning, match=r"checkpoints/16 does not read back"):
+        restored = restore(workdir, config)
+    assert restored.step == 12 and int(restored.state["step"]) == 12
+    assert restored.data["iterator"]["next_index"] == 12
+    assert step_dirs(workdir) == [8, 12]
+    assert (workdir / "corrupt_checkpoints" / "16").is_dir()
+    expected = restore(runs["one"], config, step=12)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 restored.state, expected.state)
+
+
+def test_a_half_written_checkpoint_is_ignored(runs, tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    shutil.copytree(runs["one"], workdir)
+    # What a save killed midway leaves: orbax's temporary folder, never renamed to its step.
+    partial = workdir / "checkpoints" / "20.orbax-checkpoint-tmp-1234"
+    shutil.copytree(workdir / "checkpoints" / "16", partial)
+    _truncate_arrays(partial)
+    restored = restore(workdir, load(data_dir))
+    assert restored.step == 16
+
+
+def test_when_nothing_reads_back_nothing_is_moved(runs, tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    shutil.copytree(runs["one"], workdir)
+    # Another model's state cannot be read from any of them: an error, not a silent fresh start.
+    with pytest.raises(RuntimeError, match="no checkpoint .* reads back"):
+        restore(workdir, load(data_dir, "model.d_model=128"))
+    assert step_dirs(workdir) == [8, 12, 16] and not (workdir / "corrupt_checkpoints").exists()
