@@ -1,8 +1,10 @@
 """Training many probes at once (SPEC §9): `fit` is one jit-compiled function, vmapped over probes.
 
-All probes of one call share the inputs (z-scored hidden states of the train, val and test samples)
-and the model depth; each has its own labels, head layout and PRNG key (initialisation and the
-order of its minibatches). Optimisation as the original, scaled by `steps`: AdamW (lr 0.02, weight
+All probes of one call share the inputs (z-scored hidden states of the train, val and test samples),
+the model depth and the order of the minibatches (`data_key`); each has its own labels, head layout
+and initialisation key. Sharing the minibatch makes each step's first layer one matmul for every
+probe; the scan gives each seed its own `data_key`, so seeds differ in initialisation and data
+order. Optimisation as the original, scaled by `steps`: AdamW (lr 0.02, weight
 decay 0.2), lr x 0.95 every steps/150, minibatches drawn with replacement. Every `eval_every`
 steps every probe is scored on val and test; the reported test accuracy is the one at the best val
 accuracy ([D] model selection on val, not test).
@@ -43,57 +45,60 @@ class FitOptions:
         return optax.adamw(schedule, weight_decay=self.weight_decay)
 
 
-def _accuracy(params, x, y, layout, chunk=8192):
+def _accuracy(params, x, y, layouts, chunk=8192):
+    """Fraction right of every probe: params and labels y [P, M, heads] per probe, x [M, d] shared."""
     correct = 0
     for start in range(0, x.shape[0], chunk):  # static chunks bound the activation memory
-        logits = models.apply(params, x[start:start + chunk])
-        correct = correct + models.loss_and_correct(logits, y[start:start + chunk], layout)[1].sum()
+        xb = x[start:start + chunk]
+
+        def one(p, yb, layout):
+            return models.loss_and_correct(models.apply(p, xb), yb, layout)[1].sum()
+
+        correct = correct + jax.vmap(one)(params, y[:, start:start + chunk], layouts)
     return correct / x.shape[0]
 
 
-def _fit_one(key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test, *,
-             hidden, num_outputs, options: FitOptions):
-    layout = models.HeadLayout(mask, offset, valid)
-    k_init, k_data = jax.random.split(key)
-    params = models.init(k_init, x_train.shape[1], hidden, num_outputs)
+@functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
+def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test, *,
+        hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+    """Trains P probes: init keys [P], labels [P, M, heads] per split, head layouts [P, ...],
+    inputs [M, d] shared. `data_key` orders the minibatches, which all P probes share (so each
+    step's first layer is one matmul for all of them). Returns {val_acc, test_acc, best_step} [P].
+    """
+    layouts = models.HeadLayout(mask, offset, valid)
+    params = jax.vmap(lambda k: models.init(k, x_train.shape[1], hidden, num_outputs))(keys)
     tx = options.optimizer()
-    opt_state = tx.init(params)
+    opt_state = jax.vmap(tx.init)(params)
 
-    def loss_fn(p, idx):
-        return models.loss_and_correct(models.apply(p, x_train[idx]), y_train[idx], layout)[0]
+    def probe_step(p, o, xb, yb, layout):
+        grads = jax.grad(lambda q: models.loss_and_correct(models.apply(q, xb), yb, layout)[0])(p)
+        updates, o = tx.update(grads, o, p)
+        return optax.apply_updates(p, updates), o
 
     def step(carry, t):
         p, o = carry
-        idx = jax.random.randint(jax.random.fold_in(k_data, t), (options.batch_size,), 0,
+        idx = jax.random.randint(jax.random.fold_in(data_key, t), (options.batch_size,), 0,
                                  x_train.shape[0])
-        grads = jax.grad(loss_fn)(p, idx)
-        updates, o = tx.update(grads, o, p)
-        return (optax.apply_updates(p, updates), o), None
+        p, o = jax.vmap(probe_step, in_axes=(0, 0, None, 0, 0))(
+            p, o, x_train[idx], y_train[:, idx], layouts)
+        return (p, o), None
 
     def round_(carry, r):
         p, o, best = carry
         (p, o), _ = jax.lax.scan(step, (p, o), r * options.eval_every
                                  + jnp.arange(options.eval_every))
-        val, test = _accuracy(p, x_val, y_val, layout), _accuracy(p, x_test, y_test, layout)
+        val, test = _accuracy(p, x_val, y_val, layouts), _accuracy(p, x_test, y_test, layouts)
         better = val > best[0]
         best = jax.tree.map(lambda new, old: jnp.where(better, new, old),
-                            (val, test, (r + 1) * options.eval_every), best)
+                            (val, test, jnp.full_like(best[2], (r + 1) * options.eval_every)),
+                            best)
         return (p, o, best), None
 
-    best0 = (jnp.float32(-1), jnp.float32(0), jnp.int32(0))
+    num = keys.shape[0]
+    best0 = (jnp.full(num, -1.0), jnp.zeros(num), jnp.zeros(num, jnp.int32))
     (_, _, best), _ = jax.lax.scan(round_, (params, opt_state, best0),
                                    jnp.arange(options.steps // options.eval_every))
     return {"val_acc": best[0], "test_acc": best[1], "best_step": best[2]}
-
-
-@functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
-def fit(keys, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test, *,
-        hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
-    """Trains P probes: keys [P], labels [P, M, heads] per split, head layouts [P, ...], shared
-    inputs [M, d]. Returns {val_acc, test_acc, best_step} [P]."""
-    one = functools.partial(_fit_one, hidden=hidden, num_outputs=num_outputs, options=options)
-    return jax.vmap(one, in_axes=(0,) * 7 + (None,) * 3)(
-        keys, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test)
 
 
 def zscore(x_train, x_val, x_test):

@@ -41,6 +41,7 @@ def apply(params: dict, x: jax.Array) -> jax.Array:
     return x @ layers[-1]["w"] + layers[-1]["b"]
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class HeadLayout:
     """Which output logits belong to which head, for tasks padded to `num_heads` x `num_outputs`.

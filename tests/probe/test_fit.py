@@ -24,7 +24,7 @@ def _stack(a, p):
 def _fit(keys, labels, xs, hidden, options=OPTIONS):
     layout = models.HeadLayout.of((4,), 2, 8)
     p = len(keys)
-    return fit.fit(keys, *labels, _stack(layout.mask, p), _stack(layout.offset, p),
+    return fit.fit(keys, jax.random.key(7), *labels, _stack(layout.mask, p), _stack(layout.offset, p),
                    _stack(layout.valid, p), *xs, hidden=hidden, num_outputs=8, options=options)
 
 
