@@ -49,12 +49,10 @@ def _accuracy(params, x, y, layouts, chunk=8192):
     """Fraction right of every probe: params and labels y [P, M, heads] per probe, x [M, d] shared."""
     correct = 0
     for start in range(0, x.shape[0], chunk):  # static chunks bound the activation memory
-        xb = x[start:start + chunk]
-
-        def one(p, yb, layout):
-            return models.loss_and_correct(models.apply(p, xb), yb, layout)[1].sum()
-
-        correct = correct + jax.vmap(one)(params, y[:, start:start + chunk], layouts)
+        logits = models.group_apply(params, x[start:start + chunk])
+        right = jax.vmap(lambda lg, yb, layout: models.loss_and_correct(lg, yb, layout)[1])(
+            logits, y[:, start:start + chunk], layouts)
+        correct = correct + right.sum(-1)
     return correct / x.shape[0]
 
 
@@ -67,21 +65,21 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
     """
     layouts = models.HeadLayout(mask, offset, valid)
     params = jax.vmap(lambda k: models.init(k, x_train.shape[1], hidden, num_outputs))(keys)
-    tx = options.optimizer()
-    opt_state = jax.vmap(tx.init)(params)
+    tx = options.optimizer()  # elementwise, so one optimizer serves the stacked probes
+    opt_state = tx.init(params)
 
-    def probe_step(p, o, xb, yb, layout):
-        grads = jax.grad(lambda q: models.loss_and_correct(models.apply(q, xb), yb, layout)[0])(p)
-        updates, o = tx.update(grads, o, p)
-        return optax.apply_updates(p, updates), o
+    def total_loss(p, xb, yb):
+        losses = jax.vmap(lambda lg, y, layout: models.loss_and_correct(lg, y, layout)[0])(
+            models.group_apply(p, xb), yb, layouts)
+        return losses.sum()  # each probe's parameters get its own loss's gradient
 
     def step(carry, t):
         p, o = carry
         idx = jax.random.randint(jax.random.fold_in(data_key, t), (options.batch_size,), 0,
                                  x_train.shape[0])
-        p, o = jax.vmap(probe_step, in_axes=(0, 0, None, 0, 0))(
-            p, o, x_train[idx], y_train[:, idx], layouts)
-        return (p, o), None
+        grads = jax.grad(total_loss)(p, x_train[idx], y_train[:, idx])
+        updates, o = tx.update(grads, o, p)
+        return (optax.apply_updates(p, updates), o), None
 
     def round_(carry, r):
         p, o, best = carry
