@@ -45,25 +45,31 @@ class FitOptions:
         return optax.adamw(schedule, weight_decay=self.weight_decay)
 
 
-def _accuracy(params, x, y, layouts, chunk=8192):
-    """Fraction right of every probe: params and labels y [P, M, heads] per probe, x [M, d] shared."""
+def _accuracy(params, x, y, layouts, n, chunk=4096):
+    """Fraction right of every probe on the first n rows: labels y [P, M, heads] per probe,
+    inputs x [M, d] shared (rows from n on are padding)."""
     correct = 0
     for start in range(0, x.shape[0], chunk):  # static chunks bound the activation memory
         logits = models.group_apply(params, x[start:start + chunk])
         right = jax.vmap(lambda lg, yb, layout: models.loss_and_correct(lg, yb, layout)[1])(
             logits, y[:, start:start + chunk], layouts)
-        correct = correct + right.sum(-1)
-    return correct / x.shape[0]
+        real = start + jnp.arange(right.shape[1]) < n
+        correct = correct + (right & real[None]).sum(-1)
+    return correct / jnp.maximum(n, 1)
 
 
 @functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
-def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test, *,
-        hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test,
+        counts=None, *, hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
     """Trains P probes: init keys [P], labels [P, M, heads] per split, head layouts [P, ...],
-    inputs [M, d] shared. `data_key` orders the minibatches, which all P probes share (so each
+    inputs [M, d] shared. `counts` (n_train, n_val, n_test) says how many leading rows of each
+    split are real (the rest pad the arrays to fixed sizes, so one compilation serves many
+    checkpoints); default: all rows. `data_key` orders the minibatches, which all P probes share (so each
     step's first layer is one matmul for all of them). Returns {val_acc, test_acc, best_step} [P].
     """
     layouts = models.HeadLayout(mask, offset, valid)
+    n_train, n_val, n_test = (x_train.shape[0], x_val.shape[0], x_test.shape[0]) if counts is None \
+        else counts
     params = jax.vmap(lambda k: models.init(k, x_train.shape[1], hidden, num_outputs))(keys)
     tx = options.optimizer()  # elementwise, so one optimizer serves the stacked probes
     opt_state = tx.init(params)
@@ -76,7 +82,7 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
     def step(carry, t):
         p, o = carry
         idx = jax.random.randint(jax.random.fold_in(data_key, t), (options.batch_size,), 0,
-                                 x_train.shape[0])
+                                 n_train)
         grads = jax.grad(total_loss)(p, x_train[idx], y_train[:, idx])
         updates, o = tx.update(grads, o, p)
         return (optax.apply_updates(p, updates), o), None
@@ -85,7 +91,8 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
         p, o, best = carry
         (p, o), _ = jax.lax.scan(step, (p, o), r * options.eval_every
                                  + jnp.arange(options.eval_every))
-        val, test = _accuracy(p, x_val, y_val, layouts), _accuracy(p, x_test, y_test, layouts)
+        val = _accuracy(p, x_val, y_val, layouts, n_val)
+        test = _accuracy(p, x_test, y_test, layouts, n_test)
         better = val > best[0]
         best = jax.tree.map(lambda new, old: jnp.where(better, new, old),
                             (val, test, jnp.full_like(best[2], (r + 1) * options.eval_every)),
@@ -102,4 +109,6 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
 def zscore(x_train, x_val, x_test):
     """Inputs z-scored with the val split's statistics."""
     mean, std = x_val.mean(0), x_val.std(0) + 1e-6
+    if not len(x_val):
+        raise ValueError("no val samples to take the z-scoring statistics from")
     return tuple((x - mean) / std for x in (x_train, x_val, x_test))

@@ -27,6 +27,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from flax import nnx
 
 from kareljax.data.dataset_config import ConfigError
 from kareljax.train import checkpoints as ckpt_lib
@@ -79,6 +80,22 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
         with open(path + ".tmp", "w") as f:
             json.dump(now, f, indent=2)
         os.replace(path + ".tmp", path)
+
+
+def _periodic_eval(config: ml_collections.ConfigDict):
+    """model -> {val_correct, val_correct_gen, val_exact} on the first `eval_examples` val specs."""
+    from kareljax.data import pipeline
+    from kareljax.eval import evaluate
+
+    reader = pipeline.DatasetReader(config.data, "val")
+    records = reader.read(np.arange(min(config.train.eval_examples, len(reader))))
+
+    def run(model) -> dict:
+        summary, _ = evaluate.evaluate(model, config.data, records,
+                                       batch_size=min(256, len(records["length"])))
+        return {f"val_{k}": summary[k] for k in ("correct", "correct_gen", "exact")}
+
+    return run
 
 
 def build_mesh(train: ml_collections.ConfigDict) -> jax.sharding.Mesh:
@@ -169,6 +186,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     else:
         writer.event("started", 0, devices=mesh.devices.size, processes=jax.process_count())
 
+    periodic_eval = _periodic_eval(config) if tc.eval_every and jax.process_count() == 1 else None
     last_line: dict = {}
     window, clock = _Window(), [time.perf_counter(), True]   # [time of last read, first step?]
 
@@ -199,6 +217,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                 finish(*pending)
             pending = (s + 1, metrics)
             final = s + 1 == tc.steps
+            if periodic_eval is not None and ((s + 1) % tc.eval_every == 0 or final):
+                writer.write(s + 1, periodic_eval(nnx.merge(graphdef, state["params"])))
             if final or ckpts.should_save(s + 1):
                 finish(*pending)
                 pending = None

@@ -59,6 +59,8 @@ def train_section(**values) -> ml_collections.ConfigDict:
     c.checkpoint_every = 1000  # permanent checkpoints (kept for probe scans)
     c.keep_latest_every = 100  # rolling checkpoints for resuming (the last two are kept)
     c.log_every = 10           # metrics lines (JSON + TensorBoard)
+    c.eval_every = 0           # decode and score val specs every N steps (0 = never); 1 process
+    c.eval_examples = 256      # how many val specs (the first N)
     c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})  # axis sizes, -1 = the rest
     for key, value in values.items():
         if key not in c:
@@ -109,8 +111,9 @@ def validate_model(model: ml_collections.ConfigDict, sequence_length: int | None
 
 def validate_train(train: ml_collections.ConfigDict) -> None:
     p = "train"
-    for name in ("seed", "warmup_steps"):
+    for name in ("seed", "warmup_steps", "eval_every"):
         _int(train, name, p, 0)
+    _int(train, "eval_examples", p, 1)
     for name in ("batch_size", "grad_accum", "steps", "checkpoint_every", "keep_latest_every",
                  "log_every"):
         _int(train, name, p, 1)

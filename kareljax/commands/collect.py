@@ -1,0 +1,98 @@
+"""Collect what the probes need from a run's checkpoints: `kareljax collect`.
+
+    kareljax collect --workdir runs/NAME [--steps all] [--splits test,val,train]
+
+For every chosen checkpoint (`all`: every kept checkpoint plus step 0, the untrained model, the
+probes' baseline) and split: the decoded programs, the hidden state producing each program token
+(mean over layers, or per layer with --per-layer), the shown examples' traces under the original
+and the alternative semantics, and the accuracy; written to <workdir>/collect/step_<S>/.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from kareljax.commands import int_at_least
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", required=True, help="a training run directory")
+    parser.add_argument("--steps", default="all",
+                        help="'all' (every checkpoint and step 0), 'latest', or steps like 0,500")
+    parser.add_argument("--splits", default="test,val,train")
+    parser.add_argument("--train-limit", type=int_at_least(1), default=50_000,
+                        help="specs of the train split to collect (SPEC §8: the first 50,000)")
+    parser.add_argument("--limit", type=int_at_least(1), default=None,
+                        help="at most N specs of every split")
+    parser.add_argument("--alts", default="0,3,5,8,11",
+                        help="alternative semantics to trace besides the original (SPEC §3)")
+    parser.add_argument("--per-layer", action="store_true", help="keep every layer's state")
+    parser.add_argument("--forced", action="store_true",
+                        help="feed the reference programs (forced decoding) instead of decoding")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=256)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="collect again steps that are already collected")
+
+
+def _steps(spec: str, available: list[int]) -> list[int]:
+    if spec == "all":
+        return sorted(set([0] + available))
+    if spec == "latest":
+        return available[-1:]
+    steps = [int(s) for s in spec.split(",") if s.strip()]
+    missing = [s for s in steps if s != 0 and s not in available]
+    if missing:
+        raise ValueError(f"--steps: no checkpoint of steps {missing}; the run has {available}")
+    return steps
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+    from kareljax.data import dataset_config, pipeline
+    from kareljax.eval.evaluate import program_grammar
+    from kareljax.probe import collect, store
+    from kareljax.train import load
+
+    try:
+        config = load.run_config(args.workdir)
+        steps = _steps(args.steps, load.checkpoint_steps(args.workdir))
+        alts = tuple(int(a) for a in args.alts.split(",") if a.strip())
+        splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+        readers = {s: pipeline.DatasetReader(config.data, s) for s in splits}
+    except (load.RunNotFoundError, pipeline.MissingDatasetError, ValueError) as e:
+        print(f"kareljax collect: {e}", file=sys.stderr)
+        return 2
+    data = config.data
+    layout = dataset_config.layout(data)
+    grammar = program_grammar(data)
+    done = set(store.collected_steps(args.workdir))
+    todo = [s for s in steps if args.overwrite or s not in done]
+    for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr):
+        model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
+            args.workdir, step)[1]
+        directory = store.step_dir(args.workdir, step)
+        meta = {"step": step, "alts": list(alts), "forced": args.forced,
+                "per_layer": args.per_layer,
+                "layout": {"height": layout.height, "width": layout.width,
+                           "n_shown": layout.n_shown}}
+        for split, reader in readers.items():
+            count = len(reader)
+            if split == "train":
+                count = min(count, args.train_limit)
+            if args.limit:
+                count = min(count, args.limit)
+            parts = []
+            for start in range(0, count, args.batch_size):
+                idx = np.arange(start, min(count, start + args.batch_size))
+                records = reader.read(idx)
+                part = collect.collect_batch(model, layout, records, grammar,
+                                             max_steps=data.max_steps, alts=alts,
+                                             forced=args.forced, per_layer=args.per_layer)
+                part["spec_index"] = idx
+                parts.append(part)
+            arrays = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "states"
+                                        and args.per_layer else 0) for k in parts[0]}
+            store.write_split(directory, split, arrays, meta)
+    print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")
+    return 0

@@ -1,0 +1,89 @@
+"""Train probes on every collected checkpoint: `kareljax scan`.
+
+    kareljax scan --workdir runs/NAME [--config.fit.steps=2000 --config.seeds=3 ...]
+
+Reads <workdir>/collect/step_*/ (from `kareljax collect`) and trains every (checkpoint x semantics x
+offset x depth x task x seed) probe; writes <workdir>/results.jsonl and results.csv, one row per
+probe with its key, val_acc and test_acc. Options (with --config.NAME=VALUE): those of
+`kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,
+max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
+decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
+batch 64, 1,024 eval samples); `--profile paper` uses SPEC §9's 10,000 steps of 1,024.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+PROFILES = {
+    "cpu": {"fit": {"steps": 60, "batch_size": 64, "eval_every": 30},
+            "max_train_samples": 20_000, "max_eval_samples": 1024},
+    "paper": {"fit": {"steps": 10_000, "batch_size": 1024, "eval_every": 500},
+              "max_train_samples": 100_000, "max_eval_samples": 10_000},
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--workdir", required=True, help="a run directory with collections")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
+    parser.add_argument("--config", default=None, help=argparse.SUPPRESS)  # enables overrides
+
+
+def scan_options(profile: str, overrides: list[str]):
+    """ScanOptions from a profile plus `name=value` overrides (ConfigDict-checked)."""
+    import dataclasses
+    import ml_collections
+    from kareljax import config_files
+    from kareljax.probe import fit, scan
+
+    defaults = dataclasses.asdict(scan.ScanOptions())
+    defaults["alts"] = ()
+    config = ml_collections.ConfigDict(defaults)
+    config.update(PROFILES[profile])
+    for item in overrides:
+        config_files.apply_override(config, item)
+    values = config.to_dict()
+    values["alts"] = tuple(values["alts"]) or None
+    for key in ("depths", "tasks", "offsets"):
+        values[key] = tuple(values[key])
+    values["fit"] = fit.FitOptions(**values["fit"])
+    return scan.ScanOptions(**values)
+
+
+def run(args: argparse.Namespace) -> int:
+    import csv
+    import json
+    import os
+    import time
+    from tqdm import tqdm
+    from kareljax.data.dataset_config import ConfigError
+    from kareljax.probe import scan, store
+
+    try:
+        options = scan_options(args.profile, args.config_overrides)
+    except (ConfigError, ValueError, TypeError) as e:
+        print(f"kareljax scan: {e}", file=sys.stderr)
+        return 2
+    steps = store.collected_steps(args.workdir)
+    if not steps:
+        print(f"kareljax scan: nothing collected under {args.workdir}/collect: run "
+              f"`kareljax collect --workdir {args.workdir}` first", file=sys.stderr)
+        return 2
+    first = store.read_index(store.step_dir(args.workdir, steps[0]))
+    num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
+    total = len(steps) * scan.probes_per_step(options, num_sem)
+    rows, start = [], time.perf_counter()
+    with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:
+        for step in steps:
+            rows += scan.scan_step(store.step_dir(args.workdir, step), options, bar.update)
+    seconds = time.perf_counter() - start
+    with open(os.path.join(args.workdir, "results.jsonl"), "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    with open(os.path.join(args.workdir, "results.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(json.dumps({"probes": len(rows), "checkpoints": len(steps), "seconds": round(seconds, 1),
+                      "results": os.path.join(args.workdir, "results.jsonl")}))
+    return 0

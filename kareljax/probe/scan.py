@@ -1,0 +1,159 @@
+"""The probe scan (SPEC §9): every (checkpoint x semantics x offset x depth x task x seed) probe,
+trained with `fit` in as few compiled passes as memory allows.
+
+Per checkpoint, the samples (`labels.aligned`, the same set for every offset and semantics) give
+one input matrix per split; every probe of one depth and seed shares it, so they train in one `fit`
+call (chunked when their parameters and activations would exceed `memory_gib`). Sample arrays are
+padded to fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one
+compilation per depth. Results: one row per probe with its full key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Callable
+
+import jax
+import numpy as np
+
+from kareljax.probe import fit, labels, models, store
+
+DEPTH_NAMES = tuple(models.DEPTHS)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanOptions:
+    depths: tuple[str, ...] = DEPTH_NAMES
+    tasks: tuple[str, ...] = ("facing", "start_position", "end_position", "front_wall",
+                              "position", "walls")
+    offsets: tuple[int, ...] = labels.OFFSETS
+    seeds: int = 3
+    alts: tuple[int, ...] | None = None        # None: every alternative that was collected
+    example: int = 0                           # labels from this shown example
+    correct_only: bool = False
+    max_train_samples: int = 100_000
+    max_eval_samples: int = 10_000             # per split (val, test)
+    memory_gib: float = 4.0
+    fit: fit.FitOptions = fit.FitOptions()
+
+    def __post_init__(self):
+        bad = [d for d in self.depths if d not in models.DEPTHS]
+        if bad:
+            raise ValueError(f"depths: unknown {bad}; choose from {DEPTH_NAMES}")
+        if self.seeds < 1:
+            raise ValueError("seeds must be >= 1")
+
+
+def _bucket(n: int) -> int:
+    return max(1024, 1 << (max(n, 1) - 1).bit_length())
+
+
+def _subsample(samples: dict, limit: int, seed: int) -> dict:
+    m = len(samples["spec"])
+    if m <= limit:
+        return samples
+    keep = np.sort(np.random.default_rng(seed).choice(m, limit, replace=False))
+    return {"spec": samples["spec"][keep], "token": samples["token"][keep],
+            "entry": samples["entry"][:, keep]}
+
+
+def _split_arrays(collection: dict, options: ScanOptions, limit: int, rows: np.ndarray,
+                  height: int, width: int):
+    samples = labels.aligned(collection, options.offsets, options.example,
+                             correct_only=options.correct_only)
+    samples = _subsample(samples, limit, seed=0)
+    x = collection["states"][samples["spec"], samples["token"]].astype(np.float32)
+    y = labels.labels(collection, samples, height, width, options.example)  # [O, M, S, heads]
+    y = {task: values[:, :, rows] for task, values in y.items()}
+    return x, y, samples
+
+
+def _pad_rows(a: np.ndarray, size: int, axis: int) -> np.ndarray:
+    pad = [(0, 0)] * a.ndim
+    pad[axis] = (0, size - a.shape[axis])
+    return np.pad(a, pad)
+
+
+def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], None] | None = None
+              ) -> list[dict]:
+    """Trains every probe of one collected checkpoint; returns the result rows."""
+    index = store.read_index(directory)
+    height, width = index["layout"]["height"], index["layout"]["width"]
+    collected_alts = list(index["alts"])
+    alts = collected_alts if options.alts is None else list(options.alts)
+    missing = [a for a in alts if a not in collected_alts]
+    if missing:
+        raise ValueError(f"alternatives {missing} were not collected (have {collected_alts})")
+    rows_sel = np.array([0] + [1 + collected_alts.index(a) for a in alts])
+    semantics = ["original"] + [f"alt{a}" for a in alts]
+    task_list = [t for t in labels.tasks(height, width) if t.name in options.tasks]
+    num_heads = max(len(t.heads) for t in task_list)
+    num_outputs = max(sum(t.heads) for t in task_list)
+
+    split_data = {}
+    for split, limit in (("train", options.max_train_samples), ("val", options.max_eval_samples),
+                         ("test", options.max_eval_samples)):
+        split_data[split] = _split_arrays(store.read_split(directory, split), options, limit,
+                                          rows_sel, height, width)
+    counts = tuple(len(split_data[s][0]) for s in ("train", "val", "test"))
+    if min(counts) == 0:
+        raise ValueError(f"{directory}: no probe samples in some split (train, val, test = "
+                         f"{counts}); the programs may be too short for the offsets")
+    sizes = [_bucket(n) for n in counts]
+    xs = fit.zscore(*(split_data[s][0] for s in ("train", "val", "test")))
+    xs = [_pad_rows(x, size, 0) for x, size in zip(xs, sizes)]
+
+    # Probe list: (offset, semantics, task) for each seed.
+    keys_of = list(itertools.product(range(len(options.offsets)), range(len(semantics)),
+                                     range(len(task_list))))
+    layouts = [models.HeadLayout.of(t.heads, num_heads, num_outputs) for t in task_list]
+
+    def labels_for(split, size):
+        y = split_data[split][1]
+        out = np.full((len(keys_of), size, num_heads), -1, np.int32)
+        for p, (o, s, t) in enumerate(keys_of):
+            values = y[task_list[t].name][o, :, s]                  # [M, heads]
+            out[p, :len(values), :values.shape[1]] = values
+        return out
+
+    ys = [labels_for(s, size) for s, size in zip(("train", "val", "test"), sizes)]
+    stacked = {f: np.stack([getattr(layouts[t], f) for _, _, t in keys_of])
+               for f in ("mask", "offset", "valid")}
+    results = []
+    d_in = xs[0].shape[1]
+    for depth in options.depths:
+        hidden = models.DEPTHS[depth]
+        widths = (d_in,) + hidden + (num_outputs,)
+        param_floats = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+        per_probe = 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
+                         + 4096 * sum(widths))
+        chunk = max(1, min(len(keys_of), int(options.memory_gib * 2 ** 30 // per_probe)))
+        chunk = -(-len(keys_of) // -(-len(keys_of) // chunk))  # even chunks: one shape
+        for seed in range(options.seeds):
+            base = jax.random.fold_in(jax.random.key(seed), DEPTH_NAMES.index(depth))
+            for start in range(0, len(keys_of), chunk):
+                idx = np.arange(start, start + chunk) % len(keys_of)   # last chunk wraps round
+                out = fit.fit(jax.random.split(jax.random.fold_in(base, start), chunk),
+                              jax.random.fold_in(jax.random.key(1000 + seed), 0),
+                              ys[0][idx], ys[1][idx], ys[2][idx], stacked["mask"][idx],
+                              stacked["offset"][idx], stacked["valid"][idx], *xs,
+                              np.array(counts, np.int32), hidden=hidden,
+                              num_outputs=num_outputs, options=options.fit)
+                out = jax.tree.map(np.asarray, out)
+                for j, p in enumerate(idx[:len(keys_of) - start]):
+                    o, s, t = keys_of[p]
+                    results.append({
+                        "step": index["step"], "semantics": semantics[s],
+                        "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
+                        "depth": depth, "task": task_list[t].name, "seed": seed,
+                        "val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
+                        "best_step": int(out["best_step"][j]), "train_samples": counts[0],
+                        "val_samples": counts[1], "test_samples": counts[2]})
+                if progress:
+                    progress(min(chunk, len(keys_of) - start))
+    return results
+
+
+def probes_per_step(options: ScanOptions, num_semantics: int) -> int:
+    return (len(options.depths) * options.seeds * len(options.offsets) * num_semantics
+            * len(options.tasks))

@@ -1,0 +1,59 @@
+"""Collections on disk: <workdir>/collect/step_<S>/<split>-<k>.npz shards plus index.json.
+
+index.json: {"step", "alts", "forced", "per_layer", "layout": {height, width, n_shown},
+"splits": {split: {"specs": n, "shards": [file names]}}}.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+SHARD_SPECS = 4096
+INDEX = "index.json"
+
+
+def step_dir(workdir, step: int) -> str:
+    return os.path.join(os.fspath(workdir), "collect", f"step_{step:08d}")
+
+
+def collected_steps(workdir) -> list[int]:
+    root = os.path.join(os.fspath(workdir), "collect")
+    if not os.path.isdir(root):
+        return []
+    return sorted(int(name[5:]) for name in os.listdir(root)
+                  if name.startswith("step_") and os.path.exists(os.path.join(root, name, INDEX)))
+
+
+def read_index(directory: str) -> dict:
+    with open(os.path.join(directory, INDEX)) as f:
+        return json.load(f)
+
+
+def write_split(directory: str, split: str, arrays: dict, meta: dict) -> None:
+    """Writes one split's arrays (leading axis = specs) in shards and records it in the index
+    (written last, atomically, so a step directory with an index is complete)."""
+    os.makedirs(directory, exist_ok=True)
+    n = len(next(iter(arrays.values())))
+    names = []
+    for k, start in enumerate(range(0, n, SHARD_SPECS)):
+        name = f"{split}-{k:05d}.npz"
+        np.savez(os.path.join(directory, name),
+                 **{key: value[start:start + SHARD_SPECS] for key, value in arrays.items()})
+        names.append(name)
+    path = os.path.join(directory, INDEX)
+    index = read_index(directory) if os.path.exists(path) else {**meta, "splits": {}}
+    index["splits"][split] = {"specs": n, "shards": names}
+    with open(path + ".tmp", "w") as f:
+        json.dump(index, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def read_split(directory: str, split: str) -> dict:
+    index = read_index(directory)
+    if split not in index["splits"]:
+        raise FileNotFoundError(f"{directory} has no {split} collection (has "
+                                f"{sorted(index['splits'])})")
+    parts = [np.load(os.path.join(directory, name)) for name in index["splits"][split]["shards"]]
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0].files}

@@ -1,0 +1,71 @@
+"""Reading a run back: its config, its checkpoint steps, and the model of a checkpoint."""
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+from flax import nnx
+
+from kareljax.train import checkpoints as ckpt_lib
+from kareljax.train import mesh as mesh_lib
+from kareljax.train import optimizer, state as state_lib
+from kareljax.train.loop import CHECKPOINT_DIR, CONFIG_FILE
+
+
+class RunNotFoundError(FileNotFoundError):
+    """The workdir holds no run (no config.json) or no checkpoint."""
+
+
+def run_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
+    path = os.path.join(os.fspath(workdir), CONFIG_FILE)
+    if not os.path.exists(path):
+        raise RunNotFoundError(f"{path} does not exist: is {workdir} a training run directory "
+                               "(kareljax train --workdir ...)?")
+    with open(path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def _checkpoints(workdir, config) -> ckpt_lib.Checkpoints:
+    return ckpt_lib.Checkpoints(os.path.join(os.fspath(workdir), CHECKPOINT_DIR),
+                                checkpoint_every=config.train.checkpoint_every,
+                                keep_latest_every=config.train.keep_latest_every, async_save=False)
+
+
+def checkpoint_steps(workdir) -> list[int]:
+    config = run_config(workdir)
+    ckpts = _checkpoints(workdir, config)
+    try:
+        return ckpts.steps()
+    finally:
+        ckpts.close()
+
+
+def load_model(workdir, step: int | None = None) -> tuple[int, nnx.Module]:
+    """(step, model) of checkpoint `step` (default: the newest readable), on one device."""
+    config = run_config(workdir)
+    tx, _ = optimizer.make(config.train)
+    mesh = mesh_lib.make_mesh(1, 1, jax.local_devices()[:1])
+    abstract, _ = state_lib.abstract_state(config.model, tx, mesh)
+    ckpts = _checkpoints(workdir, config)
+    try:
+        if step is not None and step not in ckpts.steps():
+            raise RunNotFoundError(f"{workdir} has no checkpoint of step {step}; it has "
+                                   f"{ckpts.steps()}")
+        restored = ckpts.restore(abstract, step)
+    finally:
+        ckpts.close()
+    if restored is None:
+        raise RunNotFoundError(f"{workdir} has no checkpoint yet")
+    model = nnx.merge(state_lib.graphdef(config.model), restored.state["params"])
+    return restored.step, model
+
+
+def untrained_model(workdir) -> nnx.Module:
+    """The run's model at initialisation (step 0, from the run's seed): the probes' baseline."""
+    config = run_config(workdir)
+    key = state_lib.params_key(config.train.seed)
+    params = jax.jit(lambda k: state_lib.init_fn(config.model, optimizer.make(config.train)[0])(
+        k)["params"])(key)
+    return nnx.merge(state_lib.graphdef(config.model), params)

@@ -1,0 +1,65 @@
+"""`kareljax train` -> `eval` -> `collect` -> `scan` on a few steps of the tiny config."""
+import json
+
+import numpy as np
+import pytest
+
+from kareljax import cli
+from kareljax.probe import store
+
+SMALL = ["--config.data.num_train=400", "--config.data.num_val=100", "--config.data.num_test=100"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    workdir = root / "tiny"
+    status = cli.main(["train", "--config", "tiny", "--workdir", str(workdir), *SMALL,
+                       f"--config.data.data_dir={root / 'data'}", "--config.train.steps=20",
+                       "--config.train.checkpoint_every=10", "--config.train.keep_latest_every=10",
+                       "--config.train.warmup_steps=2", "--no-progress"])
+    assert status == 0
+    return workdir
+
+
+def test_eval_prints_a_json_summary(run_dir, capsys):
+    assert cli.main(["eval", "--workdir", str(run_dir), "--split", "test"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["step"] == 20 and summary["programs"] == 100
+    assert 0 <= summary["correct_gen"] <= summary["correct"] <= 1
+    lines = open(summary["per_program"]).read().splitlines()
+    assert len(lines) == 100 and "code" in json.loads(lines[0])
+
+
+def test_forced_reference_programs_score_100_percent(run_dir, capsys):
+    assert cli.main(["eval", "--workdir", str(run_dir), "--forced", "--limit", "40"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["correct"] == summary["correct_gen"] == summary["exact"] == 1.0
+
+
+def test_eval_errors(tmp_path, capsys):
+    assert cli.main(["eval", "--workdir", str(tmp_path)]) == 2
+    assert "config.json" in capsys.readouterr().err
+
+
+def test_collect_then_scan(run_dir, capsys):
+    assert cli.main(["collect", "--workdir", str(run_dir), "--steps", "all",
+                     "--limit", "60", "--alts", "0,8"]) == 0
+    assert store.collected_steps(run_dir) == [0, 10, 20]
+    test = store.read_split(store.step_dir(run_dir, 20), "test")
+    assert test["states"].shape == (60, 15, 64) and test["trace_row"].shape[2] == 3
+    assert cli.main(["scan", "--workdir", str(run_dir), "--config.fit.steps=4",
+                     "--config.fit.eval_every=2", "--config.seeds=2",
+                     "--config.tasks=('facing','position')"]) == 0
+    rows = [json.loads(line) for line in open(run_dir / "results.jsonl")]
+    # 3 checkpoints x 3 semantics x 5 offsets x 3 depths x 2 tasks x 2 seeds
+    assert len(rows) == 3 * 3 * 5 * 3 * 2 * 2
+    keys = {(r["step"], r["semantics"], r["offset"], r["depth"], r["task"], r["seed"]) for r in rows}
+    assert len(keys) == len(rows)
+    assert all(0 <= r["test_acc"] <= 1 and 0 <= r["val_acc"] <= 1 for r in rows)
+    assert (run_dir / "results.csv").exists()
+
+
+def test_scan_rejects_bad_options(run_dir, capsys):
+    assert cli.main(["scan", "--workdir", str(run_dir), "--config.fit.stepz=4"]) == 2
+    assert "stepz" in capsys.readouterr().err

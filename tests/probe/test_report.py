@@ -1,0 +1,192 @@
+"""The report: a synthetic run directory (results, metrics, config, test collections) in, figures
+and report.md out, with the numbers checked against numpy."""
+import argparse
+import json
+import os
+
+import numpy as np
+import pytest
+
+from kareljax.commands import report as report_command
+from kareljax.probe import report
+
+STEPS = (0, 50, 100)
+TOTAL_STEPS = 100
+SEMANTICS = (("original", -1), ("alt0", 0))
+OFFSETS = (-1, 0, 1)
+DEPTHS = ("linear", "mlp1", "mlp2")
+TASKS = ("facing", "front_wall")
+SEEDS = (0, 1)
+CORRECT_RATE = {0: 0.02, 50: 0.4, 100: 0.8}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _rows(rng, layer=None):
+    rows = []
+    for step in STEPS:
+        for sem, alt in SEMANTICS:
+            for offset in OFFSETS:
+                for d, depth in enumerate(DEPTHS):
+                    for task in TASKS:
+                        for seed in SEEDS:
+                            base = 0.3 + 0.4 * step / TOTAL_STEPS + 0.05 * d
+                            acc = base - (0.15 if sem != "original" else 0) + rng.normal(0, 0.05)
+                            row = {"step": step, "semantics": sem, "alt": alt, "offset": offset,
+                                   "depth": depth, "task": task, "seed": seed,
+                                   "val_acc": float(acc), "test_acc": float(np.clip(acc, 0, 1)),
+                                   "best_step": 10, "train_samples": 100, "val_samples": 50,
+                                   "test_samples": 50}
+                            if layer is not None:
+                                row["layer"] = layer
+                            rows.append(row)
+    return rows
+
+
+def _write_run(directory, rows, collect=True):
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "results.jsonl", "w") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    with open(directory / "metrics.jsonl", "w") as f:
+        f.write(json.dumps({"event": "start", "step": 0, "time": 0.0}) + "\n")
+        for step in range(1, TOTAL_STEPS + 1, 5):
+            f.write(json.dumps({"step": step, "time": 0.0, "loss": 3.0 / step, "lr": 1e-3}) + "\n")
+        for step in (25, 50, 75, 100):
+            f.write(json.dumps({"step": step, "time": 0.0, "val_correct": step / 120,
+                                "val_correct_gen": step / 130, "val_exact": 0.0}) + "\n")
+    with open(directory / "config.json", "w") as f:
+        json.dump({"train": {"steps": TOTAL_STEPS, "batch_size": 8}}, f)
+    if not collect:
+        return
+    rng = np.random.default_rng(1)
+    for step in STEPS:
+        sd = directory / "collect" / f"step_{step:08d}"
+        sd.mkdir(parents=True)
+        n = 200
+        correct = rng.random(n) < CORRECT_RATE[step]
+        np.savez(sd / "test-00000.npz", correct=correct,
+                 correct_gen=correct & (rng.random(n) < 0.9),
+                 generated_length=rng.integers(1, 11, n).astype(np.int32),
+                 reference_length=rng.integers(1, 11, n).astype(np.int32))
+        with open(sd / "index.json", "w") as f:
+            json.dump({"step": step, "alts": [0], "splits": {"test": {
+                "specs": n, "shards": ["test-00000.npz"]}}}, f)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("run") / "toy"
+    _write_run(directory, _rows(np.random.default_rng(0)))
+    return directory
+
+
+def _valid_png(path):
+    import matplotlib.image
+
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+    image = matplotlib.image.imread(path)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+
+
+def _independent(directory):
+    """Table 1 cells and R² recomputed from the files with plain numpy (balanced fixture: the mean
+    over tasks of seed means is the plain mean)."""
+    rows = [json.loads(line) for line in open(directory / "results.jsonl")]
+
+    def mean(step, offset, depth, sem="original"):
+        return np.mean([r["test_acc"] for r in rows if r["step"] == step and r["offset"] == offset
+                        and r["depth"] == depth and r["semantics"] == sem])
+
+    gen = {}
+    for step in STEPS:
+        with np.load(directory / "collect" / f"step_{step:08d}" / "test-00000.npz") as data:
+            gen[step] = data["correct"].mean()
+    r2 = {}
+    for depth in DEPTHS:
+        x = np.array([gen[s] for s in STEPS])
+        y = np.array([mean(s, -1, depth) for s in STEPS])
+        r2[depth] = np.corrcoef(x, y)[0, 1] ** 2
+    return mean, gen, r2
+
+
+def test_report_writes_figures_and_numbers(run_dir, capsys):
+    status = report_command.run(argparse.Namespace(workdir=str(run_dir), out=None))
+    assert status == 0
+    summary = json.loads(capsys.readouterr().out)
+    out = run_dir / "report"
+    for name in ("progress", "orig_vs_alt", "correlation"):
+        assert summary["figures"][name] == str(out / f"{name}.png")
+        _valid_png(out / f"{name}.png")
+    assert not (out / "layers.png").exists()
+    md = (out / "report.md").read_text()
+    for name in ("progress", "orig_vs_alt", "correlation"):
+        assert f"]({name}.png)" in md                 # relative links
+
+    mean, gen, r2 = _independent(run_dir)
+    # Table 1: next state (offset 0), 1-layer MLP, last checkpoint; and the paper's number beside.
+    assert report.pct(mean(100, 0, "mlp1")) in md
+    assert f"{report.pct(mean(100, -1, 'linear'))} (paper 63.2 %)" in md
+    assert summary["table1"]["0/mlp1"] == pytest.approx(mean(100, 0, "mlp1"))
+    # Baseline (step 0) beside the last checkpoint.
+    assert f"step 0: {report.pct(mean(0, -1, 'mlp2'))}" in md
+    # R² per depth, as numpy computes it.
+    for depth in DEPTHS:
+        assert summary["r2"][depth] == pytest.approx(r2[depth], abs=1e-9)
+    assert "| linear | 3 |" in md and f"{r2['linear']:.3f}" in md
+    # orig - alt at the current state: the fixture's alternatives are ~15 points worse.
+    diff = mean(100, -1, "mlp2") - mean(100, -1, "mlp2", "alt0")
+    assert report.points(diff) in md
+    # Final generation accuracy at the top, from the collections.
+    assert f"correct {report.pct(gen[100])}" in md
+    assert summary["final_generation"]["correct"] == pytest.approx(gen[100])
+    assert "Per-layer states were not collected" in md
+    assert "babbling" in md and "semantics acquisition" in md
+
+
+def test_summaries_match_definitions():
+    rows = [{"step": 5, "semantics": s, "offset": -1, "depth": "linear", "task": t, "seed": k,
+             "test_acc": v}
+            for s, t, k, v in [("original", "a", 0, 0.2), ("original", "a", 1, 0.4),
+                               ("original", "b", 0, 0.9), ("alt0", "a", 0, 0.1),
+                               ("alt0", "b", 0, 0.3), ("alt1", "a", 0, 0.5), ("alt1", "b", 0, 0.5)]]
+    # Seeds within a task first, then tasks: (0.3 + 0.9) / 2, not the plain mean of 3 rows.
+    assert report.semantic_content(rows) == {"linear": {5: pytest.approx(0.6)}}
+    cell = report.orig_vs_alt(rows, 5)[(-1, "linear")]
+    assert cell["alternative"] == pytest.approx((0.2 + 0.5) / 2)
+    assert cell["difference"] == pytest.approx(0.6 - 0.35)
+    slope, intercept, r2 = report.fit_line([0, 1, 2], [1, 3, 5])
+    assert (slope, intercept, r2) == pytest.approx((2, 1, 1))
+    assert report.phase_of(49, 100) == "babbling" and report.phase_of(80, 100).startswith("sem")
+
+
+def test_missing_results_exit_2(tmp_path, capsys):
+    status = report_command.run(argparse.Namespace(workdir=str(tmp_path), out=None))
+    assert status == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "results.jsonl") in err and "does not exist" in err
+    with pytest.raises(report.ReportInputError, match="results.jsonl"):
+        report.write_report(str(tmp_path))
+
+
+def test_optional_inputs_missing_and_per_layer(tmp_path):
+    rng = np.random.default_rng(2)
+    directory = tmp_path / "toy"
+    _write_run(directory, _rows(rng) + _rows(rng, layer=0) + _rows(rng, layer=1), collect=False)
+    os.remove(directory / "config.json")
+    summary = report.write_report(str(directory), str(tmp_path / "out"))
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "correlation" not in summary["figures"]
+    assert any("collect" in n for n in summary["notes"])
+    assert any("config.json" in n for n in summary["notes"])
+    assert "Final generation accuracy**: not available" in md
+    _valid_png(summary["figures"]["layers"])
+    _valid_png(summary["figures"]["progress"])
+    assert "](layers.png)" in md
+    assert summary["probes"] == len(_rows(rng))      # per-layer rows kept apart
+
+
+def test_bad_results_line_named(tmp_path):
+    (tmp_path / "results.jsonl").write_text('{"step": 0}\n')
+    with pytest.raises(report.ReportInputError, match=r"results.jsonl, line 1: missing keys"):
+        report.load_run(str(tmp_path))
