@@ -16,4 +16,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.train = train_config.train_section(
         seed=0, batch_size=32, grad_accum=1, steps=200, lr=3e-3, warmup_steps=20,
         schedule="linear", checkpoint_every=100, keep_latest_every=25, log_every=10)
+    # `kareljax reproduce`: what to collect for the probes and how hard to scan.
+    config.probe = ml_collections.ConfigDict({
+        "train_limit": 2000, "alts": "0,3,5,8,11", "seeds": 1, "profile": "cpu",
+        "fit_steps": 60})
     return config

@@ -11,7 +11,7 @@ import sys  # noqa: E402
 from kareljax import __version__  # noqa: E402
 
 # Module names in kareljax.commands, in the order `kareljax --help` lists them.
-COMMANDS = ("data", "train", "eval", "collect", "scan", "report", "karel", "demo")
+COMMANDS = ("reproduce", "data", "train", "eval", "collect", "scan", "report", "karel", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

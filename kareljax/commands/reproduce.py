@@ -1,0 +1,79 @@
+"""The whole pipeline for one config: `kareljax reproduce` (data, training, evaluation, collection,
+probe scan, report).
+
+    kareljax reproduce --config configs/tiny.py [--workdir runs/tiny] [--config.train.steps=400]
+
+Each stage is the command of the same name, run in order in one run directory; run again, it
+continues where it stopped: training resumes from its newest checkpoint, checkpoints already
+collected are skipped, a scan newer than every collection is kept. The config's optional `probe`
+section sets the collection and scan sizes (`train_limit`, `alts`, `seeds`, `profile`,
+`fit_steps`). The report
+ends up in <workdir>/report/report.md.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--config", required=True,
+                        help="a config file or preset name; override with --config.X.Y=VALUE")
+    parser.add_argument("--workdir", default=None, help="default: runs/<config name>")
+
+
+def _scan_is_current(workdir: str) -> bool:
+    from kareljax.probe import store
+
+    results = os.path.join(workdir, "results.jsonl")
+    if not os.path.exists(results):
+        return False
+    newest = max(os.path.getmtime(os.path.join(store.step_dir(workdir, s), store.INDEX))
+                 for s in store.collected_steps(workdir))
+    return os.path.getmtime(results) > newest
+
+
+def run(args: argparse.Namespace) -> int:
+    from kareljax import cli, config_files
+    from kareljax.data.dataset_config import ConfigError
+
+    try:
+        config = config_files.load(args.config, args.config_overrides)
+    except ConfigError as e:
+        print(f"kareljax reproduce: {e}", file=sys.stderr)
+        return 2
+    name = os.path.splitext(os.path.basename(config_files.resolve(args.config)))[0]
+    workdir = args.workdir or os.path.join("runs", name)
+    probe = config.get("probe", {})
+    overrides = [f"--config.{o}" for o in args.config_overrides]
+    stages = [
+        ("train", ["train", "--config", args.config, "--workdir", workdir, *overrides]),
+        ("eval", ["eval", "--workdir", workdir, "--split", "test"]),
+        ("collect", ["collect", "--workdir", workdir, "--steps", "all",
+                     "--train-limit", str(probe.get("train_limit", 50_000)),
+                     "--alts", probe.get("alts", "0,3,5,8,11")]),
+        ("scan", ["scan", "--workdir", workdir, "--profile", probe.get("profile", "cpu"),
+                  f"--config.seeds={probe.get('seeds', 3)}",
+                  *([f"--config.fit.steps={probe.fit_steps}",
+                     f"--config.fit.eval_every={max(1, probe.fit_steps // 2)}"]
+                    if "fit_steps" in probe else [])]),
+        ("report", ["report", "--workdir", workdir]),
+    ]
+    start = time.perf_counter()
+    for stage, argv in stages:
+        if stage == "scan" and _scan_is_current(workdir):
+            print(f"[reproduce] scan: {workdir}/results.jsonl is newer than every collection; "
+                  "kept", file=sys.stderr)
+            continue
+        print(f"[reproduce] {stage} ({time.perf_counter() - start:.0f} s so far)", file=sys.stderr)
+        status = cli.main(argv)
+        if status:
+            print(f"[reproduce] {stage} failed (exit {status}); run the same command again to "
+                  "continue", file=sys.stderr)
+            return status
+    print(f"[reproduce] done in {time.perf_counter() - start:.0f} s: "
+          f"{os.path.join(workdir, 'report', 'report.md')}", file=sys.stderr)
+    return 0

@@ -1,0 +1,193 @@
+"""The report's inputs: reading a run's probe results, metrics and collections, and the
+constants (paper numbers, phases) the report compares them with."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+
+
+RESULTS_FILE = "results.jsonl"
+METRICS_FILE = "metrics.jsonl"
+CONFIG_FILE = "config.json"
+COLLECT_DIR = "collect"
+REPORT_DIR = "report"
+
+REQUIRED_KEYS = ("step", "semantics", "offset", "depth", "task", "seed", "test_acc")
+GENERATION_KEYS = ("correct", "correct_gen", "generated_length", "reference_length")
+DEPTH_ORDER = ("linear", "mlp1", "mlp2")
+DEPTH_LABELS = {"linear": "linear", "mlp1": "1-layer MLP", "mlp2": "2-layer MLP"}
+OFFSET_LABELS = {-2: "previous (-2)", -1: "current (-1)", 0: "next (0)", 1: "next-next (+1)",
+                 2: "next-next-next (+2)"}
+CURRENT = -1
+TABLE1_OFFSETS = (-1, 0, 1)
+PAPER_TABLE1 = {"linear": 0.632, "mlp1": 0.791, "mlp2": 0.823}   # current state, ICML 2024
+PAPER_R2 = 0.878
+PAPER_GENERATIVE = 0.924
+# The paper's three phases, as fractions of training (SPEC §9).
+PHASES = (("babbling", 0.0, 0.5), ("syntax acquisition", 0.5, 0.75),
+          ("semantics acquisition", 0.75, 1.0))
+PHASE_COLORS = ("#dddddd", "#fde9c9", "#d5ecd4")
+
+
+class ReportInputError(Exception):
+    """A required input is missing or unreadable; the message names the file."""
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+@dataclasses.dataclass
+class RunData:
+    workdir: str
+    results: list[dict]                  # probe rows on the layer-averaged states
+    layer_results: list[dict]            # probe rows with a "layer" key
+    generation: dict[int, dict]          # step -> {correct, correct_gen, *_length(_correct), specs}
+    train_loss: list[tuple[int, float]]  # (step, loss) from metrics.jsonl
+    val_evals: list[dict]                # metrics.jsonl lines with val_correct
+    total_steps: int | None              # config.train.steps
+    notes: list[str]                     # what was missing and what was skipped
+
+
+def read_results(path: str) -> list[dict]:
+    """The probe rows of a results.jsonl; `ReportInputError` naming `path` if it is missing, empty,
+    or a line is not a JSON object with the required keys."""
+    if not os.path.exists(path):
+        raise ReportInputError(f"{path} does not exist: train the probes first "
+                               f"(kareljax scan --workdir {os.path.dirname(path) or '.'})")
+    rows = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ReportInputError(f"{path}, line {number}: not JSON ({e})") from None
+            if not isinstance(row, dict):
+                raise ReportInputError(f"{path}, line {number}: not a JSON object")
+            missing = [k for k in REQUIRED_KEYS if k not in row]
+            if missing:
+                raise ReportInputError(f"{path}, line {number}: missing keys {missing}")
+            rows.append(row)
+    if not rows:
+        raise ReportInputError(f"{path} has no probe rows")
+    return rows
+
+
+def read_metrics(path: str) -> tuple[list[tuple[int, float]], list[dict], int] | None:
+    """(training (step, loss) pairs, evaluation lines, unreadable lines) or None if `path` is
+    missing. Event lines are ignored; unreadable lines (a run still writing) are counted."""
+    if not os.path.exists(path):
+        return None
+    loss, evals, bad = [], [], 0
+    with open(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                bad += 1
+                continue
+            if not isinstance(row, dict) or "event" in row or "step" not in row:
+                continue
+            if "loss" in row:
+                loss.append((int(row["step"]), float(row["loss"])))
+            if "val_correct" in row:
+                evals.append(row)
+    return loss, evals, bad
+
+
+def read_total_steps(path: str) -> int | None:
+    """config.train.steps of a run's config.json, or None if the file or key is missing."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            steps = json.load(f)["train"]["steps"]
+        return int(steps)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, dict]:
+    """Generation accuracy of each collected checkpoint's test split: step -> {correct,
+    correct_gen, generated_length, reference_length (means), specs}. Reads only those four arrays
+    of each shard (not the hidden states). Unreadable checkpoints are skipped with a note."""
+    notes = [] if notes is None else notes
+    root = os.path.join(workdir, COLLECT_DIR)
+    if not os.path.isdir(root):
+        notes.append(f"{root} does not exist: no generation accuracy per checkpoint")
+        return {}
+    out = {}
+    for name in sorted(os.listdir(root)):
+        if not name.startswith("step_") or not name[5:].isdigit():
+            continue
+        directory = os.path.join(root, name)
+        index_path = os.path.join(directory, "index.json")
+        if not os.path.exists(index_path):
+            notes.append(f"{index_path} does not exist (collection incomplete): step skipped")
+            continue
+        try:
+            with open(index_path) as f:
+                index = json.load(f)
+            shards = index["splits"]["test"]["shards"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            notes.append(f"{index_path} lists no test shards: step skipped")
+            continue
+        parts = {k: [] for k in GENERATION_KEYS}
+        try:
+            for shard in shards:
+                with np.load(os.path.join(directory, shard)) as data:
+                    for k in GENERATION_KEYS:
+                        if k in data.files:
+                            parts[k].append(np.asarray(data[k]))
+        except (OSError, ValueError) as e:
+            notes.append(f"{directory}: cannot read a test shard ({e}): step skipped")
+            continue
+        if not parts["correct"]:
+            notes.append(f"{directory}: test shards hold no `correct` array: step skipped")
+            continue
+        step = int(index.get("step", int(name[5:])))
+        summary = {"specs": int(sum(len(p) for p in parts["correct"]))}
+        arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
+        for k in GENERATION_KEYS:
+            summary[k] = float(arrays[k].mean()) if k in arrays else math.nan
+        correct = arrays["correct"].astype(bool)
+        summary["generated_length_correct"] = (
+            float(arrays["generated_length"][correct].mean())
+            if "generated_length" in arrays and correct.any() else math.nan)
+        out[step] = summary
+    if not out:
+        notes.append(f"no readable test collections under {root}: no generation accuracy")
+    return out
+
+
+def load_run(workdir: str) -> RunData:
+    """Everything the report needs from a run directory (see the module docstring)."""
+    workdir = os.fspath(workdir)
+    notes: list[str] = []
+    rows = read_results(os.path.join(workdir, RESULTS_FILE))
+    results = [r for r in rows if r.get("layer") is None]
+    layer_results = [r for r in rows if r.get("layer") is not None]
+    metrics_path = os.path.join(workdir, METRICS_FILE)
+    metrics = read_metrics(metrics_path)
+    if metrics is None:
+        notes.append(f"{metrics_path} does not exist: no training loss or val accuracy curves")
+        metrics = ([], [], 0)
+    elif metrics[2]:
+        notes.append(f"{metrics_path}: {metrics[2]} unreadable line(s) ignored")
+    config_path = os.path.join(workdir, CONFIG_FILE)
+    total_steps = read_total_steps(config_path)
+    if total_steps is None:
+        notes.append(f"{config_path} is missing or has no train.steps: training phases not marked")
+    generation = read_generation(workdir, notes)
+    return RunData(workdir, results, layer_results, generation, metrics[0], metrics[1],
+                   total_steps, notes)
+
+

@@ -1,0 +1,166 @@
+"""The report's summaries: means over seeds, tasks and alternatives, Table 1, orig vs alt, the
+semantic content / accuracy correlation, the training phases."""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+
+from kareljax.probe.report_data import CURRENT, PHASES, TABLE1_OFFSETS
+
+from kareljax.probe.report_data import (  # noqa: F401
+    DEPTH_ORDER)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries
+
+def select(rows, **criteria) -> list[dict]:
+    """Rows whose values equal every criterion (a tuple/list/set criterion means 'one of')."""
+    def ok(row):
+        for key, want in criteria.items():
+            value = row.get(key)
+            if isinstance(want, (tuple, list, set, frozenset)):
+                if value not in want:
+                    return False
+            elif value != want:
+                return False
+        return True
+    return [r for r in rows if ok(r)]
+
+
+def values_of(rows, key) -> list:
+    """The distinct values of `key`, sorted (depths in their natural order)."""
+    values = {r[key] for r in rows if key in r}
+    if key == "depth":
+        return sorted(values, key=lambda d: (DEPTH_ORDER.index(d) if d in DEPTH_ORDER else 99, d))
+    return sorted(values, key=lambda v: (str(type(v)), v))
+
+
+def task_mean(rows, metric: str = "test_acc") -> float:
+    """Mean over seeds within each task, then over tasks (NaN if no rows)."""
+    by_task = defaultdict(list)
+    for r in rows:
+        by_task[r["task"]].append(float(r[metric]))
+    if not by_task:
+        return math.nan
+    return float(np.mean([np.nanmean(v) for v in by_task.values()]))
+
+
+def alt_mean(rows, metric: str = "test_acc") -> float:
+    """Mean over alternative semantics of each one's task mean (NaN if no alternative rows)."""
+    alts = defaultdict(list)
+    for r in rows:
+        if r["semantics"] != "original":
+            alts[r["semantics"]].append(r)
+    if not alts:
+        return math.nan
+    return float(np.mean([task_mean(v, metric) for v in alts.values()]))
+
+
+def last_step(results) -> int:
+    return max(int(r["step"]) for r in results)
+
+
+def semantic_content(results, offset: int = CURRENT) -> dict[str, dict[int, float]]:
+    """depth -> {step: mean test accuracy of the original semantics at `offset`}."""
+    out = {}
+    orig = select(results, semantics="original", offset=offset)
+    for depth in values_of(orig, "depth"):
+        rows = select(orig, depth=depth)
+        out[depth] = {s: task_mean(select(rows, step=s)) for s in values_of(rows, "step")}
+    return out
+
+
+def accuracy_table(results, step: int, offsets=TABLE1_OFFSETS) -> dict[tuple[int, str], float]:
+    """(offset, depth) -> mean test accuracy of the original semantics at `step` (Table 1 form)."""
+    rows = select(results, semantics="original", step=step)
+    return {(o, d): task_mean(select(rows, offset=o, depth=d))
+            for o in offsets for d in values_of(rows, "depth")}
+
+
+def orig_vs_alt(results, step: int) -> dict[tuple[int, str], dict]:
+    """(offset, depth) -> {original, alternative, difference} at `step`; empty without
+    alternative-semantics rows."""
+    rows = select(results, step=step)
+    if not any(r["semantics"] != "original" for r in rows):
+        return {}
+    out = {}
+    for o in values_of(rows, "offset"):
+        for d in values_of(rows, "depth"):
+            cell = select(rows, offset=o, depth=d)
+            orig = task_mean(select(cell, semantics="original"))
+            alt = alt_mean(cell)
+            out[(o, d)] = {"original": orig, "alternative": alt, "difference": orig - alt}
+    return out
+
+
+def per_task_table(results, step: int, baseline_step: int | None = 0,
+                   offset: int = CURRENT) -> list[dict]:
+    """One row per (task, depth) at `step` and `offset`: original, alternative (mean over
+    alternatives), difference, and baseline (original at `baseline_step`; NaN if absent)."""
+    out = []
+    for task in values_of(results, "task"):
+        for depth in values_of(results, "depth"):
+            cell = select(results, task=task, depth=depth, offset=offset)
+            now = select(cell, step=step)
+            if not now:
+                continue
+            orig = task_mean(select(now, semantics="original"))
+            alt = alt_mean(now)
+            base = (task_mean(select(cell, step=baseline_step, semantics="original"))
+                    if baseline_step is not None else math.nan)
+            out.append({"task": task, "depth": depth, "original": orig, "alternative": alt,
+                        "difference": orig - alt, "baseline": base})
+    return out
+
+
+def fit_line(x, y) -> tuple[float, float, float]:
+    """Least-squares line y = slope x + intercept and its R² (NaN when undefined)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return math.nan, math.nan, math.nan
+    slope, intercept = np.polyfit(x, y, 1)
+    ss_res = float(np.sum((y - (slope * x + intercept)) ** 2))
+    ss_tot = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan
+    return float(slope), float(intercept), r2
+
+
+def correlation(content: dict[int, float], generation: dict[int, dict],
+                metric: str = "correct") -> dict:
+    """Semantic content (one depth: step -> value) against generation accuracy over the steps that
+    have both: {steps, x (generation), y (content), slope, intercept, r2}."""
+    steps = sorted(s for s in content if s in generation and np.isfinite(content[s])
+                   and np.isfinite(generation[s][metric]))
+    x = [generation[s][metric] for s in steps]
+    y = [content[s] for s in steps]
+    slope, intercept, r2 = fit_line(x, y) if len(steps) >= 3 else (math.nan,) * 3
+    return {"steps": steps, "x": x, "y": y, "slope": slope, "intercept": intercept, "r2": r2}
+
+
+def phase_spans(total_steps: int) -> list[tuple[str, float, float]]:
+    """(name, first step, last step) of the paper's three training phases."""
+    return [(name, a * total_steps, b * total_steps) for name, a, b in PHASES]
+
+
+def phase_of(step: int, total_steps: int | None) -> str:
+    if not total_steps:
+        return "?"
+    f = step / total_steps
+    for name, a, b in PHASES:
+        if f < b:
+            return name
+    return PHASES[-1][0]
+
+
+def layer_table(layer_results, step: int) -> dict[tuple[int, int, str], float]:
+    """(layer, offset, depth) -> mean test accuracy of the original semantics at `step`."""
+    rows = select(layer_results, step=step, semantics="original")
+    return {(int(layer), o, d): task_mean(select(rows, layer=layer, offset=o, depth=d))
+            for layer in values_of(rows, "layer") for o in values_of(rows, "offset")
+            for d in values_of(rows, "depth")
+            if select(rows, layer=layer, offset=o, depth=d)}
+
+
