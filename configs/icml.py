@@ -6,7 +6,7 @@ linear decay to 0 at 80,000 steps, seed 8, a checkpoint every 2,000 steps. GPU/T
 Tokens per step: the original packed 16 x 2048 = 32,768 tokens per step. kareljax puts one
 example per sequence (SPEC §5 [D]): an icml example is 388 token slots (~382 real tokens), so
 84 sequences (32,592 slots, ~32,100 real tokens) match it most closely. 84 splits over 1, 2, 3,
-4, 6, 7 or 12 devices; on 8 use --config.train.batch_size=88 (or 80), on 16 or 32 use 80 or 96. Raise
+4, 6, 7 or 12 devices; on 8 use --config.train.batch_size=88 (or 80), on 16 use 80 or 96, on 32 use 96. Raise
 train.grad_accum when a step does not fit in memory. The compute dtype is bfloat16 (parameters
 and AdamW state in float32); --config.model.dtype=float32 for full precision.
 --config.train.schedule=as_run gives the original run's schedule (warmup over 60 % of the steps,

@@ -18,6 +18,6 @@ def get_config() -> ml_collections.ConfigDict:
         schedule="linear", checkpoint_every=100, keep_latest_every=25, log_every=10)
     # `kareljax reproduce`: what to collect for the probes and how hard to scan.
     config.probe = ml_collections.ConfigDict({
-        "train_limit": 2000, "alts": "0,3,5,8,11", "seeds": 1, "profile": "cpu",
+        "train_limit": 1000, "alts": "0,3,5,8,11", "seeds": 1, "profile": "cpu",
         "fit_steps": 60})
     return config
