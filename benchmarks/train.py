@@ -28,8 +28,8 @@ computed); real_tokens_per_s counts only the non-pad tokens of the batch. round_
 round; load_avg_1m is the host's 1-minute load average before and after the rounds (this process
 itself adds up to the core count).
 
-Output: one JSON line per (config, framework), then one per config with
-ratio = kareljax tokens_per_s / pytorch tokens_per_s. Progress goes to stderr.
+Output: one JSON line per configuration: kareljax's `tokens_per_s`, the PyTorch model's `hf_tokens_per_s`
+and `ratio_vs_hf` = tokens_per_s / hf_tokens_per_s. Progress goes to stderr.
 
 --mfu (GPU/TPU backends only; refused on CPU) times the `icml` config (bfloat16 compute) and
 reports model FLOPs utilisation: model FLOPs per step = batch x seq_len x
@@ -323,15 +323,15 @@ def compare(name: str, steps: int, repeats: int, torch_python: pathlib.Path | No
     rounds = interleaved_rounds(timers, steps, repeats)
     loads = [before, load_avg()]
     ours = throughput_record(name, "kareljax", config, batch, rounds["kareljax"], jax_facts, loads)
-    emit(ours)
-    if child is None:
-        return
-    theirs = throughput_record(name, "pytorch", config, batch, rounds["pytorch"], child.finish(),
-                               loads)
-    emit(theirs)
-    emit({"config": name, "ratio": round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3),
-          "of": "kareljax tokens_per_s / pytorch tokens_per_s", "device": "cpu",
-          "cpu_count": cpu_count(), "threads": "both frameworks use all cores"})
+    line = {**ours, "hf_tokens_per_s": None, "hf_step_s": None, "ratio_vs_hf": None}
+    if child is not None:
+        theirs = throughput_record(name, "pytorch", config, batch, rounds["pytorch"],
+                                   child.finish(), loads)
+        line.update(hf_tokens_per_s=theirs["tokens_per_s"], hf_step_s=theirs["step_s"],
+                    hf_round_step_s=theirs["round_step_s"],
+                    ratio_vs_hf=round(ours["tokens_per_s"] / theirs["tokens_per_s"], 3),
+                    hf=theirs, threads="both frameworks use all cores")
+    emit(line)  # one line per configuration
 
 
 # --------------------------------------------------------------------------------------------

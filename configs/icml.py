@@ -26,6 +26,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.data = presets.icml()
     config.model = train_config.model_section("icml", dtype="bfloat16")
     config.train = train_config.train_section(
-        seed=8, batch_size=84, grad_accum=1, steps=80_000, lr=5e-6, warmup_steps=6_000,
+        seed=8, batch_size=84, grad_accum=1, num_steps=80_000, lr=5e-6, warmup_steps=6_000,
         schedule="linear", checkpoint_every=2_000, keep_latest_every=500, log_every=50)
     return config

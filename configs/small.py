@@ -15,6 +15,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.data = presets.icml_cpu()
     config.model = train_config.model_section("small", dtype="float32")
     config.train = train_config.train_section(
-        seed=0, batch_size=32, grad_accum=1, steps=10_000, lr=1e-3, warmup_steps=500,
+        seed=0, batch_size=32, grad_accum=1, num_steps=10_000, lr=1e-3, warmup_steps=500,
         schedule="linear", checkpoint_every=500, keep_latest_every=100, log_every=50)
     return config

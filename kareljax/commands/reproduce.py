@@ -1,7 +1,7 @@
 """The whole pipeline for one config: `kareljax reproduce` (data, training, evaluation, collection,
 probe scan, report).
 
-    kareljax reproduce --config configs/tiny.py [--workdir runs/tiny] [--config.train.steps=400]
+    kareljax reproduce --config configs/tiny.py [--workdir runs/tiny] [--config.train.num_steps=400]
 
 Each stage is the command of the same name, run in order in one run directory; run again, it
 continues where it stopped: training resumes from its newest checkpoint, checkpoints already

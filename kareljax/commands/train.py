@@ -1,6 +1,6 @@
 """Train the LM of a config in a run directory, resuming from its checkpoints: `kareljax train`.
 
-    kareljax train --config configs/tiny.py --workdir runs/tiny [--config.train.steps=50 ...]
+    kareljax train --config configs/tiny.py --workdir runs/tiny [--config.train.num_steps=50 ...]
 
 The workdir receives config.json, metrics.jsonl (one JSON line per log step), tensorboard/ and
 checkpoints/ (permanent every train.checkpoint_every steps, rolling every train.keep_latest_every).

@@ -7,7 +7,7 @@ Inputs (in the run directory W):
   metrics.jsonl     training lines ("loss"), periodic evaluations ("val_correct"), events;
   collect/step_<S>/ index.json and test-*.npz shards with correct, correct_gen, generated_length,
                     reference_length per test spec: generation accuracy at each probed checkpoint;
-  config.json       the run config; train.steps places the three training phases.
+  config.json       the run config; train.num_steps places the three training phases.
 
 Only results.jsonl is required (`ReportInputError` names it otherwise); without the others the
 figures or columns that need them are left out and `RunData.notes` says so.

@@ -49,7 +49,7 @@ class RunData:
     generation: dict[int, dict]          # step -> {correct, correct_gen, *_length(_correct), specs}
     train_loss: list[tuple[int, float]]  # (step, loss) from metrics.jsonl
     val_evals: list[dict]                # metrics.jsonl lines with val_correct
-    total_steps: int | None              # config.train.steps
+    total_steps: int | None              # config.train.num_steps
     notes: list[str]                     # what was missing and what was skipped
 
 
@@ -104,12 +104,12 @@ def read_metrics(path: str) -> tuple[list[tuple[int, float]], list[dict], int] |
 
 
 def read_total_steps(path: str) -> int | None:
-    """config.train.steps of a run's config.json, or None if the file or key is missing."""
+    """config.train.num_steps of a run's config.json, or None if the file or key is missing."""
     if not os.path.exists(path):
         return None
     try:
         with open(path) as f:
-            steps = json.load(f)["train"]["steps"]
+            steps = json.load(f)["train"]["num_steps"]
         return int(steps)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
@@ -185,7 +185,7 @@ def load_run(workdir: str) -> RunData:
     config_path = os.path.join(workdir, CONFIG_FILE)
     total_steps = read_total_steps(config_path)
     if total_steps is None:
-        notes.append(f"{config_path} is missing or has no train.steps: training phases not marked")
+        notes.append(f"{config_path} is missing or has no train.num_steps: training phases not marked")
     generation = read_generation(workdir, notes)
     return RunData(workdir, results, layer_results, generation, metrics[0], metrics[1],
                    total_steps, notes)

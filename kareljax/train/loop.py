@@ -152,7 +152,7 @@ def _non_finite(ckpts: ckpt_lib.Checkpoints, step: int, m: dict) -> NonFiniteLos
 
 def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
           progress_bar: bool = True) -> TrainResult:
-    """Trains `config` in `workdir` to `config.train.steps` updates (resuming if it can)."""
+    """Trains `config` in `workdir` to `config.train.num_steps` updates (resuming if it can)."""
     distributed.maybe_initialize()
     train_config.validate(config)
     tc = config.train
@@ -178,8 +178,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     source = inputs.batch_source(config, mesh, saved_data)
     step_fn = make_train_step(graphdef, tx, lr, shardings, mesh_lib.batch_sharding(mesh, 3, 1),
                               mesh_lib.replicated(mesh))
-    writer = MetricsWriter(workdir, total_steps=tc.steps, initial_step=start, enabled=primary,
-                           progress_bar=progress_bar and start < tc.steps)
+    writer = MetricsWriter(workdir, total_steps=tc.num_steps, initial_step=start, enabled=primary,
+                           progress_bar=progress_bar and start < tc.num_steps)
     config_json = _as_json(config)
     if restored is not None:
         writer.event("resumed", start, checkpoint=os.path.join(ckpts.directory, str(start)))
@@ -203,7 +203,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
             writer.event("stopped", step, reason="non-finite loss")
             raise _non_finite(ckpts, step, m)
         window.add(m, seconds)
-        if step % tc.log_every == 0 or step == tc.steps:
+        if step % tc.log_every == 0 or step == tc.num_steps:
             scalars = window.scalars(m)
             writer.write(step, scalars)
             last_line, window = {"step": step, **scalars}, _Window()
@@ -211,12 +211,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
 
     try:
         pending = None
-        for s in range(start, tc.steps):
+        for s in range(start, tc.num_steps):
             state, metrics = step_fn(state, source.next(s))
             if pending is not None:
                 finish(*pending)
             pending = (s + 1, metrics)
-            final = s + 1 == tc.steps
+            final = s + 1 == tc.num_steps
             if periodic_eval is not None and ((s + 1) % tc.eval_every == 0 or final):
                 writer.write(s + 1, periodic_eval(nnx.merge(graphdef, state["params"])))
             if final or ckpts.should_save(s + 1):
@@ -226,12 +226,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
         if pending is not None:
             finish(*pending)
         ckpts.wait()
-        if start >= tc.steps:
+        if start >= tc.num_steps:
             writer.message(f"{workdir} has already trained {start} steps")
         else:
-            writer.event("finished", tc.steps)
+            writer.event("finished", tc.num_steps)
     finally:
         ckpts.wait()
         ckpts.close()
         writer.close()
-    return TrainResult(max(start, tc.steps), state, last_line, mesh, graphdef)
+    return TrainResult(max(start, tc.num_steps), state, last_line, mesh, graphdef)

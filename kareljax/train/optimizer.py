@@ -14,14 +14,14 @@ def schedule(train: ml_collections.ConfigDict) -> optax.Schedule:
     'as_run': 0 -> lr over round(as_run_warmup_fraction * steps), then constant (what the original
     run did: its warmup took 48,000 of 80,000 steps and the lr never decayed)."""
     if train.schedule == "linear":
-        warmup, decay = train.warmup_steps, train.steps - train.warmup_steps
+        warmup, decay = train.warmup_steps, train.num_steps - train.warmup_steps
         parts = []
         if warmup:
             parts.append(optax.linear_schedule(0.0, train.lr, warmup))
         parts.append(optax.linear_schedule(train.lr, 0.0, max(decay, 1)))
         return parts[0] if len(parts) == 1 else optax.join_schedules(parts, [warmup])
     if train.schedule == "as_run":
-        warmup = max(1, round(train.as_run_warmup_fraction * train.steps))
+        warmup = max(1, round(train.as_run_warmup_fraction * train.num_steps))
         return optax.join_schedules([optax.linear_schedule(0.0, train.lr, warmup),
                                      optax.constant_schedule(train.lr)], [warmup])
     raise ValueError(f"unknown schedule {train.schedule!r}")

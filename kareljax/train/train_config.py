@@ -2,7 +2,7 @@
 the first option that cannot work before any compute starts.
 
     config.model = train_config.model_section("tiny")
-    config.train = train_config.train_section(steps=300, lr=1e-3, ...)
+    config.train = train_config.train_section(num_steps=300, lr=1e-3, ...)
     train_config.validate(config)            # ConfigError("train.batch_size: ...")
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ def train_section(**values) -> ml_collections.ConfigDict:
     c.seed = 0                 # parameter init and data order (or fresh data) derive from it
     c.batch_size = 32          # sequences per optimizer step, over all devices and hosts
     c.grad_accum = 1           # micro-batches per step (each batch_size // grad_accum sequences)
-    c.steps = 1000             # optimizer steps of the whole run
+    c.num_steps = 1000             # optimizer steps of the whole run
     c.lr = 1e-3                # peak learning rate
     c.warmup_steps = 100       # 'linear': lr rises linearly from 0 to `lr` over these steps
     # 'linear': warmup, then linear decay to 0 at `steps` (SPEC §6, the intended schedule).
@@ -114,13 +114,13 @@ def validate_train(train: ml_collections.ConfigDict) -> None:
     for name in ("seed", "warmup_steps", "eval_every"):
         _int(train, name, p, 0)
     _int(train, "eval_examples", p, 1)
-    for name in ("batch_size", "grad_accum", "steps", "checkpoint_every", "keep_latest_every",
+    for name in ("batch_size", "grad_accum", "num_steps", "checkpoint_every", "keep_latest_every",
                  "log_every"):
         _int(train, name, p, 1)
     _require(train.batch_size % train.grad_accum == 0, "train.grad_accum",
              f"{train.grad_accum} micro-batches do not divide batch_size {train.batch_size}")
-    _require(train.warmup_steps <= train.steps, "train.warmup_steps",
-             f"{train.warmup_steps} is more than steps ({train.steps})")
+    _require(train.warmup_steps <= train.num_steps, "train.warmup_steps",
+             f"{train.warmup_steps} is more than num_steps ({train.num_steps})")
     _require(train.schedule in SCHEDULES, "train.schedule",
              f"must be one of {', '.join(SCHEDULES)}, got {train.schedule!r}")
     _require(0 < train.as_run_warmup_fraction <= 1, "train.as_run_warmup_fraction",

@@ -15,7 +15,7 @@ def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
     workdir = root / "tiny"
     status = cli.main(["train", "--config", "tiny", "--workdir", str(workdir), *SMALL,
-                       f"--config.data.data_dir={root / 'data'}", "--config.train.steps=20",
+                       f"--config.data.data_dir={root / 'data'}", "--config.train.num_steps=20",
                        "--config.train.checkpoint_every=10", "--config.train.keep_latest_every=10",
                        "--config.train.warmup_steps=2", "--no-progress"])
     assert status == 0

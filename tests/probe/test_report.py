@@ -55,7 +55,7 @@ def _write_run(directory, rows, collect=True):
             f.write(json.dumps({"step": step, "time": 0.0, "val_correct": step / 120,
                                 "val_correct_gen": step / 130, "val_exact": 0.0}) + "\n")
     with open(directory / "config.json", "w") as f:
-        json.dump({"train": {"steps": TOTAL_STEPS, "batch_size": 8}}, f)
+        json.dump({"train": {"num_steps": TOTAL_STEPS, "batch_size": 8}}, f)
     if not collect:
         return
     rng = np.random.default_rng(1)

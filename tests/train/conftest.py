@@ -14,7 +14,7 @@ from tests.conftest import REPO
 SMALL_DATA = ["data.num_train=2000", "data.num_val=100", "data.num_test=100"]
 # The run most tests share: tiny model, 8 sequences a step, a metrics line every step, a rolling
 # checkpoint every 4 steps and a permanent one every 8.
-RUN = ["train.batch_size=8", "train.steps=16", "train.lr=0.003", "train.warmup_steps=4",
+RUN = ["train.batch_size=8", "train.num_steps=16", "train.lr=0.003", "train.warmup_steps=4",
        "train.log_every=1", "train.keep_latest_every=4", "train.checkpoint_every=8"]
 STEPS = 16
 

@@ -23,7 +23,7 @@ def test_preset_configs_validate(name):
 def test_icml_config_is_the_paper_run():
     config = config_files.load("icml")
     t = config.train
-    assert (t.lr, t.warmup_steps, t.steps, t.seed, t.checkpoint_every) == (5e-6, 6000, 80000, 8,
+    assert (t.lr, t.warmup_steps, t.num_steps, t.seed, t.checkpoint_every) == (5e-6, 6000, 80000, 8,
                                                                            2000)
     assert (t.b1, t.b2, t.eps, t.weight_decay, t.schedule) == (0.9, 0.999, 1e-8, 0.0, "linear")
     assert config.data.preset == "icml" and config.model.size == "icml"
@@ -83,14 +83,14 @@ def _lr(schedule_name, **kw):
 
 
 def test_linear_schedule():
-    lr = _lr("linear", lr=1.0, warmup_steps=10, steps=110)
+    lr = _lr("linear", lr=1.0, warmup_steps=10, num_steps=110)
     assert lr(0) == 0.0 and lr(5) == pytest.approx(0.5) and lr(10) == pytest.approx(1.0)
     assert lr(60) == pytest.approx(0.5) and lr(110) == pytest.approx(0.0)
-    assert _lr("linear", lr=1.0, warmup_steps=0, steps=10)(0) == pytest.approx(1.0)
+    assert _lr("linear", lr=1.0, warmup_steps=0, num_steps=10)(0) == pytest.approx(1.0)
 
 
 def test_as_run_schedule_warms_up_over_60_percent_and_never_decays():
-    lr = _lr("as_run", lr=1.0, steps=80_000)
+    lr = _lr("as_run", lr=1.0, num_steps=80_000)
     assert lr(24_000) == pytest.approx(0.5) and lr(48_000) == pytest.approx(1.0)
     assert lr(79_999) == pytest.approx(1.0) and lr(200_000) == pytest.approx(1.0)
 

@@ -27,7 +27,7 @@ def test_requested_by_the_environment():
 def test_two_processes_train_together(tmp_path, data_dir, compile_cache):
     workdir, port = tmp_path / "run", free_port()
     processes = [
-        start_train(workdir, data_dir, "train.steps=4", "train.checkpoint_every=4", devices=1,
+        start_train(workdir, data_dir, "train.num_steps=4", "train.checkpoint_every=4", devices=1,
                     cache=compile_cache, env={"JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
                          "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": str(i)})
         for i in range(2)]

@@ -46,14 +46,14 @@ def test_metrics_lines_and_tensorboard(runs):
     assert {"train/loss", "train/lr", "train/grad_norm", "train/tokens_per_s"} <= set(scalars)
     assert scalars["train/loss"] == pytest.approx({r["step"]: r["loss"] for r in steps})
     saved = json.loads((runs["one"] / "config.json").read_text())
-    assert saved["train"]["steps"] == STEPS and saved["model"]["size"] == "tiny"
+    assert saved["train"]["num_steps"] == STEPS and saved["model"]["size"] == "tiny"
 
 
 def test_a_nan_loss_stops_cleanly_keeping_the_last_good_checkpoint(tmp_path, data_dir, capsys):
     workdir = tmp_path / "nan"
     # A huge learning rate: the second update (lr 2.5e29) sends the loss to NaN a step later.
     args = ["train", "--config", "tiny", "--workdir", str(workdir), "--no-progress",
-            *(f"--config.{o}" for o in overrides(data_dir, "train.lr=1e30", "train.steps=8",
+            *(f"--config.{o}" for o in overrides(data_dir, "train.lr=1e30", "train.num_steps=8",
                                                  "train.keep_latest_every=1"))]
     with pytest.warns(UserWarning, match="non-finite loss"):
         status = cli.main(args)
@@ -83,7 +83,7 @@ def test_a_workdir_of_another_model_is_refused(runs, tmp_path, data_dir):
 def test_resume_a_four_device_run_on_one_device(runs, tmp_path, data_dir):
     workdir = tmp_path / "run"
     shutil.copytree(runs["four"], workdir)
-    result = loop.train(load(data_dir, f"train.steps={STEPS + 2}", "train.mesh.data=1"),
+    result = loop.train(load(data_dir, f"train.num_steps={STEPS + 2}", "train.mesh.data=1"),
                         workdir, progress_bar=False)
     assert result.step == STEPS + 2 and result.mesh.devices.size == 1
     lines = read_metrics(workdir)
