@@ -25,7 +25,8 @@ from flax import nnx
 from kareljax.data import generate, grammar as grammar_lib, tokens as T
 from kareljax.data.batches import example_tokens
 from kareljax.eval import accuracy, execution
-from kareljax.karel import interpreter, semantics, syntax
+from kareljax.karel import interpreter, semantics
+from kareljax.karel import records as records_lib
 from kareljax.karel.world import World
 from kareljax.model import decode
 from kareljax.model.transformer import forward_with_states
@@ -89,8 +90,7 @@ def shown_traces(program_ids, records: dict, n_shown: int, alts, max_steps: int,
     program_ids = np.asarray(program_ids)
     inputs = generate.worlds_from_glyphs(np.asarray(records["inputs"])[:, :n_shown])
     num = len(program_ids)
-    from kareljax.karel import records as record_lib
-    padded = record_lib.padded_size(num)
+    padded = records_lib.padded_size(num)
     pad = lambda x: np.concatenate([x, np.repeat(x[:1], padded - num, 0)])  # noqa: E731
     code, _ = execution.compile_tokens(pad(program_ids), execution.padded_length(program_ids))
     worlds = World(*(pad(np.asarray(x)) for x in (inputs.walls, inputs.markers, inputs.row,
@@ -102,7 +102,3 @@ def shown_traces(program_ids, records: dict, n_shown: int, alts, max_steps: int,
     trace["final_markers"] = np.asarray(out.markers)[:num]
     trace["num_actions"] = np.asarray(out.num_actions)[:num]
     return trace
-
-
-def program_statement_count(program: syntax.Program) -> int:
-    return sum(1 for _ in syntax.walk(program.body))
