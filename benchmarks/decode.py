@@ -23,9 +23,8 @@ from flax import nnx
 
 from kareljax import config_files
 from kareljax.data import dataset_config, generate
-from kareljax.data.batches import example_tokens
 from kareljax.eval import accuracy, evaluate
-from kareljax.model import decode, sizes
+from kareljax.model import sizes
 
 
 def _records(preset: str, count: int) -> tuple[object, dict]:
@@ -40,16 +39,7 @@ def _records(preset: str, count: int) -> tuple[object, dict]:
 
 
 def _decode_all(model, data, records, batch_size, recompute: bool):
-    layout = dataset_config.layout(data)
-    grammar = evaluate.program_grammar(data)
-    fn = decode.greedy_decode_recompute if recompute else decode.greedy_decode
-    out = []
-    for start in range(0, len(records["length"]), batch_size):
-        batch = {k: v[start:start + batch_size] for k, v in records.items()}
-        prompts = example_tokens(layout, batch["inputs"], batch["outputs"],
-                                 batch["program"])[:, :layout.prompt_length]
-        out.append(np.asarray(decode.with_opening(fn(model, prompts, grammar))))
-    return np.concatenate(out)
+    return evaluate.decode_records(model, data, records, batch_size, recompute=recompute)
 
 
 def _bench(model_name: str, data, records, batch_size: int, recompute_specs: int) -> dict:
@@ -60,8 +50,6 @@ def _bench(model_name: str, data, records, batch_size: int, recompute_specs: int
     start = time.perf_counter()
     programs = _decode_all(model, data, records, batch_size, False)
     decoded = time.perf_counter() - start
-    width = records["program"].shape[1]
-    programs = programs[:, :width]
     start = time.perf_counter()
     results = accuracy.score(programs, records, data.n_shown, data.max_steps)
     scored = time.perf_counter() - start

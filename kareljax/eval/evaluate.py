@@ -32,8 +32,9 @@ def _pad(records: dict, size: int) -> dict:
 
 
 def decode_records(model, data: ml_collections.ConfigDict, records: dict, batch_size: int = 256,
-                   forced: bool = False) -> np.ndarray:
-    """Program ids [N, max_program_tokens] (starting with `run{`) decoded for every record."""
+                   forced: bool = False, recompute: bool = False) -> np.ndarray:
+    """Program ids [N, max_program_tokens] (starting with `run{`) decoded for every record
+    (`recompute`: without the KV cache, for comparison)."""
     layout = dataset_config.layout(data)
     grammar = program_grammar(data)
     n = len(records["length"])
@@ -46,7 +47,8 @@ def decode_records(model, data: ml_collections.ConfigDict, records: dict, batch_
         if forced:
             ref = np.asarray(batch["program"])[:, 1:]
             forced_tokens = np.where(ref == 0, -1, ref)[:, :grammar.max_tokens - 1]
-        tokens = decode.greedy_decode(model, prompts, grammar, forced=forced_tokens)
+        decoder = decode.greedy_decode_recompute if recompute else decode.greedy_decode
+        tokens = decoder(model, prompts, grammar, forced=forced_tokens)
         out.append(np.asarray(decode.with_opening(tokens))[:min(batch_size, n - start)])
     ids = np.concatenate(out)
     width = layout.max_program_tokens

@@ -50,8 +50,9 @@ def compile_tokens(program_ids: np.ndarray, length: int | None = None
     return bytecode.compile_batch(trees, length), ok
 
 
-def run_tokens(program_ids, inputs: World, max_steps: int) -> tuple[World, np.ndarray]:
-    """(final worlds [B, E], ok [B]) of program ids [B, P] on worlds [B, E] (original semantics)."""
+def padded_batch(program_ids, inputs: World) -> tuple[bytecode.Bytecode, World, np.ndarray]:
+    """(bytecode, worlds, ok) of program ids [B, P] and worlds [B, E], both padded with copies of
+    row 0 to `records.padded_size(B)` rows (a few fixed shapes, so the interpreter compiles rarely)."""
     ids = np.asarray(program_ids)
     num = len(ids)
     padded = records.padded_size(num)
@@ -59,6 +60,13 @@ def run_tokens(program_ids, inputs: World, max_steps: int) -> tuple[World, np.nd
     code, ok = compile_tokens(pad(ids), length=padded_length(ids))
     worlds = World(*(pad(np.asarray(x)) for x in (inputs.walls, inputs.markers, inputs.row,
                                                    inputs.col, inputs.facing)))
+    return code, worlds, ok
+
+
+def run_tokens(program_ids, inputs: World, max_steps: int) -> tuple[World, np.ndarray]:
+    """(final worlds [B, E], ok [B]) of program ids [B, P] on worlds [B, E] (original semantics)."""
+    num = len(program_ids)
+    code, worlds, ok = padded_batch(program_ids, inputs)
     final = generate.run_outputs(code, worlds, max_steps)
     return World(*(np.asarray(x)[:num] for x in (final.walls, final.markers, final.row, final.col,
                                                   final.facing))), ok[:num]

@@ -26,8 +26,6 @@ from kareljax.data import generate, grammar as grammar_lib, tokens as T
 from kareljax.data.batches import example_tokens
 from kareljax.eval import accuracy, execution
 from kareljax.karel import interpreter, semantics
-from kareljax.karel import records as records_lib
-from kareljax.karel.world import World
 from kareljax.model import decode
 from kareljax.model.transformer import forward_with_states
 
@@ -90,11 +88,7 @@ def shown_traces(program_ids, records: dict, n_shown: int, alts, max_steps: int,
     program_ids = np.asarray(program_ids)
     inputs = generate.worlds_from_glyphs(np.asarray(records["inputs"])[:, :n_shown])
     num = len(program_ids)
-    padded = records_lib.padded_size(num)
-    pad = lambda x: np.concatenate([x, np.repeat(x[:1], padded - num, 0)])  # noqa: E731
-    code, _ = execution.compile_tokens(pad(program_ids), execution.padded_length(program_ids))
-    worlds = World(*(pad(np.asarray(x)) for x in (inputs.walls, inputs.markers, inputs.row,
-                                                   inputs.col, inputs.facing)))
+    code, worlds, _ = execution.padded_batch(program_ids, inputs)
     out = interpreter.execute(code, worlds, semantics.semantics_table(tuple(alts)),
                               max_steps=max_steps, trace_len=trace_len, max_markers=1)
     trace = {f"trace_{name}": np.asarray(getattr(out.trace, name))[:num]
