@@ -160,7 +160,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     mesh = build_mesh(tc)
     check_workdir(config, workdir)
     primary = jax.process_index() == 0
-    if tc.data_source == "dataset":
+    if tc.data_source == "dataset" or tc.eval_every:      # periodic eval reads the val split
         inputs.ensure_dataset(config.data)
 
     tx, lr = optimizer.make(tc)

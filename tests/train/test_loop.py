@@ -94,3 +94,18 @@ def test_resume_a_four_device_run_on_one_device(runs, tmp_path, data_dir):
     assert np.isfinite(new).all()
     # About where the four-device run left off (same model, the next batches).
     assert abs(new[0] - after[STEPS]) < 0.5
+
+
+def test_periodic_eval_with_fresh_data_builds_the_val_split(tmp_path):
+    """Fresh on-device batches need no dataset, but `train.eval_every` reads val specs: the run
+    builds the dataset first and logs val accuracy every `eval_every` steps."""
+    data_dir = tmp_path / "data"
+    args = ["train", "--config", "tiny", "--workdir", str(tmp_path / "run"), "--no-progress",
+            *(f"--config.{o}" for o in overrides(
+                data_dir, "train.data_source=fresh", "train.num_steps=4", "train.eval_every=2",
+                "train.eval_examples=8"))]
+    assert cli.main(args) == 0
+    evals = [r for r in read_metrics(tmp_path / "run") if "val_correct" in r]
+    assert [r["step"] for r in evals] == [2, 4]
+    assert all(0 <= r[k] <= 1 for r in evals for k in ("val_correct", "val_correct_gen"))
+    assert any(data_dir.rglob("*val*.array_record*"))
