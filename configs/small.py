@@ -1,20 +1,33 @@
-"""CPU science (placeholder until the probe issues size it): the icml_cpu dataset (4x4 interior,
-20,000 programs), the small model (~1.8 M parameters), 10,000 steps of 32 sequences (~60 M
-tokens). About 3 s a step on a 2-core CPU (~2,000 tokens/s): roughly 8 hours.
+"""CPU-scale science run (issue 7): the smallest setting in which the paper's findings should
+appear on a 2-core CPU in about an hour of training.
 
-    kareljax train --config configs/small.py --workdir runs/small
+World 4x4 interior, programs of length 1-5 (all lengths trained on), fresh programs generated on
+device every step (no epoch repeats); a 0.8 M-parameter model (d_model 128, 4 layers, 2 heads of
+64); batch 16, AdamW lr 1e-3 with 200 warm-up steps and linear decay to 0, loss on every token.
+Checkpoints every 1/8 of the run for the probe scan; val accuracy on 256 specs every 1/16.
+
+    kareljax reproduce --config configs/small.py            # -> runs/small/report.md
 """
 import ml_collections
 
 from kareljax.data import presets
 from kareljax.train import train_config
 
+NUM_STEPS = 9_600
+
 
 def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
-    config.data = presets.icml_cpu()
-    config.model = train_config.model_section("small", dtype="float32")
+    data = presets.icml_cpu()
+    data.min_length, data.max_length, data.train_lengths = 1, 5, ()
+    config.data = data
+    model = train_config.model_section("small", dtype="float32")
+    model.d_model, model.n_layers, model.n_heads, model.d_mlp = 128, 4, 2, 512
+    config.model = model
     config.train = train_config.train_section(
-        seed=0, batch_size=32, grad_accum=1, num_steps=10_000, lr=1e-3, warmup_steps=500,
-        schedule="linear", checkpoint_every=500, keep_latest_every=100, log_every=50)
+        seed=0, batch_size=16, grad_accum=1, num_steps=NUM_STEPS, lr=1e-3, warmup_steps=200,
+        schedule="linear", data_source="fresh", checkpoint_every=NUM_STEPS // 8,
+        keep_latest_every=200, log_every=50, eval_every=NUM_STEPS // 16, eval_examples=256)
+    config.probe = ml_collections.ConfigDict({
+        "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 200})
     return config
