@@ -41,7 +41,7 @@ def _greedy_cached(graphdef, params, prompts, forced, *, grammar, max_new):
     batch, prompt_len = prompts.shape
     cache = init_cache(model, batch, prompt_len + max_new)
     positions = jnp.broadcast_to(jnp.arange(prompt_len), prompts.shape)
-    logits, cache = model.decode(prompts, cache, 0, positions)
+    last, cache = model.prefill(prompts, cache, positions)
     state = grammar.opened((batch,))
     out = jnp.full((batch, max_new), T.PAD, jnp.int32)
 
@@ -58,7 +58,7 @@ def _greedy_cached(graphdef, params, prompts, forced, *, grammar, max_new):
         logits, cache = model.decode(token[:, None], cache, prompt_len + t, pos)
         return t + 1, logits[:, 0], cache, state, out
 
-    carry = (jnp.int32(0), logits[:, -1], cache, state, out)
+    carry = (jnp.int32(0), last, cache, state, out)
     return jax.lax.while_loop(cond, body, carry)[-1]
 
 

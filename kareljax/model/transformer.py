@@ -6,7 +6,8 @@
   rotary embeddings on the first `rotary_dim` dims of each head in the *rotate-half* (GPT-NeoX)
   layout. CodeGen pairs interleaved dims (GPT-J layout); the two differ by a fixed permutation of
   the q/k projection columns, so a randomly initialised model is the same model family.
-  `jax.nn.dot_product_attention` does the attention (fused/cuDNN where available).
+  `jax.nn.dot_product_attention` does the attention (fused/cuDNN where available); on CPU the
+  causal case runs in query blocks that skip most of the masked triangle (`causal_attention`).
 - MLP: Linear -> tanh-GELU (CodeGen's `gelu_new`) -> Linear, with biases.
 - Init N(0, 0.02) for weights and the embedding, zeros for biases; LayerNorm eps 1e-5.
 - `dtype` is the compute dtype (float32 or bfloat16), parameters are stored in `param_dtype`;
@@ -14,8 +15,9 @@
 
 Hidden states: `forward_with_states`/`hidden_states` collect the residual stream (embedding output,
 each block's output, the final-normed output) with `nnx.capture`; a plain call sows nothing.
-Decoding: `init_cache` plus `Transformer.decode`, which writes keys/values into a fixed-size cache
-at a given slot and attends over the whole cache (fixed shapes, one compile per shape).
+Decoding: `init_cache`, `Transformer.prefill` (the prompt into slots 0..P-1, the last position's
+logits) and `Transformer.decode`, which writes keys/values into the fixed-size cache at a given
+slot and attends over the whole cache (fixed shapes, one compile per shape).
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ INIT = nnx.initializers.normal(stddev=0.02)
 LN_EPS = 1e-5
 ROPE_BASE = 10_000.0
 STATES = "residual"   # the sow name of the residual-stream states
+CPU_QUERY_BLOCKS = 8  # query blocks of `causal_attention` on CPU
+PREFILL = object()    # the cache index of `Transformer.prefill`: slot 0, attending own keys only
 
 
 class KVCache(NamedTuple):
@@ -74,6 +78,25 @@ def causal_mask(query_slots: jax.Array, key_valid: jax.Array | None,
     return visible[:, None]
 
 
+def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, blocks: int = CPU_QUERY_BLOCKS
+                     ) -> jax.Array:
+    """Causal self-attention of q, k, v [B, T, N, H]. On CPU the queries go in `blocks` blocks,
+    each attending to the keys up to its last query only, so most of the masked upper triangle of
+    the [T, T] scores is never computed or stored (XLA's CPU attention materialises the whole
+    matrix; this roughly halves that work). Elsewhere one fused causal call does it."""
+    t = q.shape[1]
+    if jax.default_backend() != "cpu" or blocks <= 1 or t < 2 * blocks:
+        return jax.nn.dot_product_attention(q, k, v, is_causal=True)
+    size = -(-t // blocks)
+    out = []
+    for start in range(0, t, size):
+        end = min(start + size, t)
+        visible = jnp.arange(end)[None, :] <= jnp.arange(start, end)[:, None]
+        out.append(jax.nn.dot_product_attention(q[:, start:end], k[:, :end], v[:, :end],
+                                                mask=visible[None, None]))
+    return jnp.concatenate(out, axis=1)
+
+
 class Attention(nnx.Module):
     """Causal multi-head self-attention with partial rotary embeddings and no biases."""
 
@@ -91,11 +114,17 @@ class Attention(nnx.Module):
         q, k, v = jnp.moveaxis(self.qkv(x).reshape(b, t, 3, self.n_heads, self.head_dim), 2, 0)
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if kv is not None:
-            k = jax.lax.dynamic_update_slice_in_dim(kv[0], k.astype(kv[0].dtype), index, axis=1)
-            v = jax.lax.dynamic_update_slice_in_dim(kv[1], v.astype(kv[1].dtype), index, axis=1)
-            kv = (k, v)
-            q = q.astype(k.dtype)
-        y = jax.nn.dot_product_attention(q, k, v, mask=mask, is_causal=mask is None)
+            at = 0 if index is PREFILL else index
+            cached = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), at, axis=1)
+                           for c, new in ((kv[0], k), (kv[1], v)))
+            if index is not PREFILL:      # a prefill attends over its own keys only
+                k, v = cached
+            k, v = k.astype(cached[0].dtype), v.astype(cached[1].dtype)
+            q, kv = q.astype(k.dtype), cached
+        if mask is None:
+            y = causal_attention(q, k, v)
+        else:
+            y = jax.nn.dot_product_attention(q, k, v, mask=mask)
         return self.out(y.reshape(b, t, d)), kv
 
 
@@ -182,6 +211,17 @@ class Transformer(nnx.Module):
         mask = causal_mask(index + jnp.arange(t), key_mask, s)
         x, kvs = self._trunk(tokens, positions, mask, tuple(zip(cache.k, cache.v)), index, False)
         return self.head(x), KVCache(*(tuple(z) for z in zip(*kvs)))
+
+    def prefill(self, tokens: jax.Array, cache: KVCache, positions: jax.Array,
+                key_mask: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
+        """`decode` of a prompt at cache slots 0..T-1, cheaper: attention runs over the prompt's
+        own T keys (not all S slots) and only the last position's logits are computed.
+        Returns (logits [B, V] float32 of the last position, updated cache)."""
+        t = tokens.shape[1]
+        mask = None if key_mask is None else causal_mask(jnp.arange(t), key_mask[:, :t], t)
+        x, kvs = self._trunk(tokens, positions, mask, tuple(zip(cache.k, cache.v)), PREFILL,
+                             False)
+        return self.head(x[:, -1]), KVCache(*(tuple(z) for z in zip(*kvs)))
 
     def _trunk(self, tokens, positions, mask, kvs, index, capture):
         """The residual stream through every block and the final LayerNorm."""

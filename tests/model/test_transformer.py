@@ -200,3 +200,62 @@ def test_cached_decoding_matches_full_forward(dtype, atol):
     for i in range(prompt, T):
         logits, cache = run(state, cache, tokens[:, i:i + 1], i, positions[:, i:i + 1])
         np.testing.assert_allclose(logits[:, 0], full[:, i], atol=atol)
+
+
+@pytest.mark.parametrize("t,blocks", [(40, 8), (37, 8), (21, 4), (9, 8)])
+def test_blockwise_causal_attention_equals_one_causal_call(t, blocks):
+    """The CPU query-block attention (37 and 21: a short last block; 9 < 2 blocks: one call)
+    gives the fused causal attention's values and gradients."""
+    from kareljax.model.transformer import causal_attention
+    q, k, v = jax.random.normal(jax.random.key(t), (3, 2, t, 3, 16))
+
+    def loss(fn, q, k, v):
+        return (fn(q, k, v) ** 2).sum()
+
+    blockwise = jax.jit(lambda q, k, v: causal_attention(q, k, v, blocks))
+    fused = jax.jit(lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=True))
+    np.testing.assert_allclose(blockwise(q, k, v), fused(q, k, v), atol=1e-5)
+    grads = [jax.grad(loss, argnums=(1, 2, 3))(fn, q, k, v) for fn in (blockwise, fused)]
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_long_sequences_without_a_mask_match_the_masked_path(model):
+    """At T = 40 an unmasked call takes the blockwise causal path, an all-ones attention mask
+    the explicit-mask path: the logits agree."""
+    tokens = random_tokens(11, (B, 40))
+    ones = jnp.ones((B, 40), bool)
+    np.testing.assert_allclose(apply(model, tokens), apply(model, tokens, mask=ones), atol=1e-5)
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_prefill_equals_decode_at_slot_0(padded):
+    """`prefill` (own keys only, last logits) leaves the same cache as `decode` at index 0 and
+    its logits are the last position's; the next cached step then matches the full forward."""
+    model = build_model(TINY, rngs=nnx.Rngs(5))
+    prompt, total = 30, 34
+    tokens = random_tokens(12, (B, total))
+    mask = jnp.ones((B, total), bool)
+    if padded:
+        mask = jnp.arange(total)[None] >= jnp.array([[0], [4]])
+        tokens = jnp.where(mask, tokens, 0)
+    positions = positions_from_mask(mask)
+    key_mask = mask if padded else None
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def both(state):
+        m = nnx.merge(graphdef, state)
+        cache = init_cache(m, B, total)
+        pre = m.prefill(tokens[:, :prompt], cache, positions[:, :prompt], key_mask)
+        dec = m.decode(tokens[:, :prompt], cache, 0, positions[:, :prompt], key_mask)
+        step = m.decode(tokens[:, prompt:prompt + 1], pre[1], prompt,
+                        positions[:, prompt:prompt + 1], key_mask)
+        return pre, dec, step[0][:, 0]
+
+    (last, pre_cache), (logits, dec_cache), next_logits = both(state)
+    np.testing.assert_allclose(last, logits[:, -1], atol=1e-5)
+    for a, b in zip(jax.tree.leaves(pre_cache), jax.tree.leaves(dec_cache)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    full = apply(model, tokens, positions, mask if padded else None)
+    np.testing.assert_allclose(next_logits, full[:, prompt], atol=1e-5)
