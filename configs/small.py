@@ -29,5 +29,5 @@ def get_config() -> ml_collections.ConfigDict:
         schedule="linear", data_source="fresh", checkpoint_every=NUM_STEPS // 8,
         keep_latest_every=200, log_every=50, eval_every=NUM_STEPS // 16, eval_examples=256)
     config.probe = ml_collections.ConfigDict({
-        "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 200})
+        "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 100})
     return config
