@@ -4,8 +4,9 @@
 
 Prints a JSON summary (correct: outputs right on the 5 shown examples; correct_gen: on all 10;
 exact: final states equal the reference's; each also by reference length; mean generated vs
-reference length; the no-op floor: what `pick_marker()` alone scores) and writes one JSON line per
-program to <workdir>/eval/step_<S>_<split>.jsonl.
+reference length; the floors: `noop_floor`, what `pick_marker()` alone scores, and `best_constant`,
+the best single program of 1-3 actions) and writes it to <workdir>/eval/step_<S>_<split>.json, with
+one JSON line per program in <workdir>/eval/step_<S>_<split>.jsonl.
 """
 from __future__ import annotations
 
@@ -29,21 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="score the reference programs fed by forced decoding (a check)")
 
 
-def noop_floor(records: dict, data) -> float:
-    """Accuracy of the constant program `pick_marker()` (the hero never starts on a marker)."""
-    import numpy as np
-    from kareljax.data import tokens
-    from kareljax.eval import accuracy
-
-    noop = np.zeros_like(records["program"])
-    noop[:, :3] = [tokens.OPEN, tokens.ACTION0 + 3, tokens.CLOSE]
-    return float(accuracy.score(noop, records, data.n_shown, data.max_steps)["correct"].mean())
-
-
 def run(args: argparse.Namespace) -> int:
     import numpy as np
     from kareljax.data import pipeline, tokens
-    from kareljax.eval import evaluate
+    from kareljax.eval import baselines, evaluate
     from kareljax.karel import printer
     from kareljax.train import load
 
@@ -59,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     summary, results = evaluate.evaluate(model, config.data, records, args.batch_size,
                                          args.forced)
     summary = {"step": step, "split": args.split, **summary,
-               "noop_floor": noop_floor(records, config.data)}
+               **baselines.constant_baselines(records, config.data)}
     out_dir = os.path.join(args.workdir, "eval")
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, f"step_{step}_{args.split}.jsonl")
@@ -72,5 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 "reference_length": int(results["reference_length"][i]),
                 **{k: bool(results[k][i]) for k in ("correct", "correct_gen", "exact")}}) + "\n")
     summary["per_program"] = path
+    with open(os.path.join(out_dir, f"step_{step}_{args.split}.json"), "w") as f:
+        json.dump(summary, f, indent=1)
     print(json.dumps(summary))
     return 0

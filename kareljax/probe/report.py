@@ -84,7 +84,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if run.generation or content:
         figures["progress"] = plot_progress(os.path.join(out_dir, "progress.png"), run.generation,
                                             content, run.total_steps, run.val_evals,
-                                            run.train_loss)
+                                            run.train_loss, run.floors)
     # 2. orig vs alt
     ova = orig_vs_alt(results, last)
     if ova:
@@ -135,6 +135,12 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                   f"the correct ones) vs {g['reference_length']:.2f} for the references.")
     else:
         md.append("**Final generation accuracy**: not available (no test collections).")
+    if run.floors:
+        best = run.floors["best_constant"]
+        md += ["", f"Floors on the same test split (programs that ignore the grids): the no-op "
+               f"program `pick_marker()` scores {pct(run.floors['noop_floor'])} correct, the best "
+               f"constant program (`{best['code']}`, {best.get('searched', 'searched')}) "
+               f"{pct(best['correct'])}."]
     md.append("")
     md.append("*Semantic content* = mean test accuracy (over seeds, then tasks) of the probes on "
               "the original semantics at the current state (offset -1); *alternative* = the same "

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -51,6 +52,7 @@ class RunData:
     val_evals: list[dict]                # metrics.jsonl lines with val_correct
     total_steps: int | None              # config.train.num_steps
     notes: list[str]                     # what was missing and what was skipped
+    floors: dict | None = None           # {noop_floor, best_constant} of `kareljax eval`
 
 
 def read_results(path: str) -> list[dict]:
@@ -168,6 +170,28 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
     return out
 
 
+def read_floors(workdir: str, notes: list[str]) -> dict | None:
+    """The constant-program floors (`noop_floor`, `best_constant`) of the newest test-split
+    summary `kareljax eval` wrote (<workdir>/eval/step_<S>_test.json), or None with a note."""
+    directory = os.path.join(workdir, "eval")
+    found = []
+    if os.path.isdir(directory):
+        for name in os.listdir(directory):
+            m = re.fullmatch(r"step_(\d+)_test\.json", name)
+            if m:
+                found.append((int(m.group(1)), os.path.join(directory, name)))
+    for _, path in sorted(found, reverse=True):
+        try:
+            with open(path) as f:
+                summary = json.load(f)
+            return {"noop_floor": float(summary["noop_floor"]),
+                    "best_constant": dict(summary["best_constant"])}
+        except (OSError, ValueError, KeyError, TypeError):
+            notes.append(f"{path}: no readable floors")
+    notes.append(f"no test summary of `kareljax eval` under {directory}: floors not shown")
+    return None
+
+
 def load_run(workdir: str) -> RunData:
     """Everything the report needs from a run directory (see the module docstring)."""
     workdir = os.fspath(workdir)
@@ -187,7 +211,8 @@ def load_run(workdir: str) -> RunData:
     if total_steps is None:
         notes.append(f"{config_path} is missing or has no train.num_steps: training phases not marked")
     generation = read_generation(workdir, notes)
+    floors = read_floors(workdir, notes)
     return RunData(workdir, results, layer_results, generation, metrics[0], metrics[1],
-                   total_steps, notes)
+                   total_steps, notes, floors)
 
 

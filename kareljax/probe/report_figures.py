@@ -46,9 +46,10 @@ def _depth_colors(depths) -> dict[str, str]:
 
 
 def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dict[int, float]],
-                  total_steps: int | None, val_evals=(), train_loss=()) -> str:
-    """Generation accuracy (and val accuracy from training), semantic content per depth with the
-    step-0 baseline dashed, and the training loss, against the training step; phases shaded."""
+                  total_steps: int | None, val_evals=(), train_loss=(), floors=None) -> str:
+    """Generation accuracy (and val accuracy from training, and the constant-program floors),
+    semantic content per depth with the step-0 baseline dashed, and the training loss, against the
+    training step; phases shaded."""
     panels = 3 if train_loss else 2
     fig = _figure(8, 2.6 * panels)
     axes = fig.subplots(panels, 1, sharex=True)
@@ -63,6 +64,12 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
         ax.plot([r["step"] for r in ev], [100 * r["val_correct"] for r in ev], ":", color="0.4",
                 lw=1, label="val_correct (training evals)")
     ax.axhline(100 * PAPER_GENERATIVE, color="0.5", lw=0.8, ls="-.", label="paper final (92.4 %)")
+    if floors:
+        best = floors["best_constant"]
+        ax.axhline(100 * floors["noop_floor"], color="tab:red", lw=0.8, ls=":",
+                   label=f"no-op floor ({100 * floors['noop_floor']:.1f} %)")
+        ax.axhline(100 * best["correct"], color="tab:red", lw=0.8, ls="--",
+                   label=f"best constant program ({100 * best['correct']:.1f} %)")
     ax.set_ylabel("generation accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=8, loc="upper left")

@@ -58,6 +58,10 @@ def _write_run(directory, rows, collect=True):
         json.dump({"train": {"num_steps": TOTAL_STEPS, "batch_size": 8}}, f)
     if not collect:
         return
+    (directory / "eval").mkdir()
+    with open(directory / "eval" / f"step_{TOTAL_STEPS}_test.json", "w") as f:
+        json.dump({"correct": 0.5, "noop_floor": 0.109, "best_constant": {
+            "code": "def run() { move() }", "correct": 0.154, "searched": "all 155 programs"}}, f)
     rng = np.random.default_rng(1)
     for step in STEPS:
         sd = directory / "collect" / f"step_{step:08d}"
@@ -128,6 +132,8 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
     assert report.pct(mean(100, 0, "mlp1")) in md
     assert f"{report.pct(mean(100, -1, 'linear'))} (paper 63.2 %)" in md
     assert summary["table1"]["0/mlp1"] == pytest.approx(mean(100, 0, "mlp1"))
+    # The constant-program floors from `kareljax eval`'s test summary.
+    assert "`pick_marker()` scores 10.9 %" in md and "`def run() { move() }`" in md
     # Baseline (step 0) beside the last checkpoint.
     assert f"step 0: {report.pct(mean(0, -1, 'mlp2'))}" in md
     # R² per depth, as numpy computes it.
@@ -180,6 +186,7 @@ def test_optional_inputs_missing_and_per_layer(tmp_path):
     assert any("collect" in n for n in summary["notes"])
     assert any("config.json" in n for n in summary["notes"])
     assert "Final generation accuracy**: not available" in md
+    assert any("floors not shown" in n for n in summary["notes"])
     _valid_png(summary["figures"]["layers"])
     _valid_png(summary["figures"]["progress"])
     assert "](layers.png)" in md
