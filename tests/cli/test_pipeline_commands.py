@@ -1,7 +1,6 @@
 """`kareljax train` -> `eval` -> `collect` -> `scan` on a few steps of the tiny config."""
 import json
 
-import numpy as np
 import pytest
 
 from kareljax import cli

@@ -6,7 +6,7 @@ import pytest
 
 from kareljax import config_files
 from kareljax.data import dataset_config, fresh, generate, programs, tokens
-from kareljax.karel import reference, world
+from kareljax.karel import reference
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Grammar-constrained greedy decoding: the KV cache changes nothing, every program parses, one
 compilation per shape."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx

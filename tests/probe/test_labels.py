@@ -1,6 +1,5 @@
 """Alignment per offset and labels, on the hand-made spec; alternative-semantics labels come from
 the matching interpreter runs."""
-import numpy as np
 import pytest
 
 from kareljax.data import generate, grammar, tokens
