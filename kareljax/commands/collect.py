@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--per-layer", action="store_true", help="keep every layer's state")
     parser.add_argument("--forced", action="store_true",
                         help="feed the reference programs (forced decoding) instead of decoding")
+    parser.add_argument("--forced-baseline", action="store_true",
+                        help="step 0 (the untrained model) reads the reference programs by forced "
+                             "decoding: an untrained model's own programs are degenerate (often "
+                             "one action each), leaving its probes no statements to align")
     parser.add_argument("--batch-size", type=int_at_least(1), default=256)
     parser.add_argument("--overwrite", action="store_true",
                         help="collect again steps that are already collected")
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
             args.workdir, step)[1]
         directory = store.step_dir(args.workdir, step)
-        meta = {"step": step, "alts": list(alts), "forced": args.forced,
+        forced = args.forced or (step == 0 and args.forced_baseline)
+        meta = {"step": step, "alts": list(alts), "forced": forced,
                 "per_layer": args.per_layer,
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 records = reader.read(idx)
                 part = collect.collect_batch(model, layout, records, grammar,
                                              max_steps=data.max_steps, alts=alts,
-                                             forced=args.forced, per_layer=args.per_layer)
+                                             forced=forced, per_layer=args.per_layer)
                 part["spec_index"] = idx
                 parts.append(part)
             arrays = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "states"

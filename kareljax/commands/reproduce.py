@@ -5,10 +5,11 @@ probe scan, report).
 
 Each stage is the command of the same name, run in order in one run directory; run again, it
 continues where it stopped: training resumes from its newest checkpoint, checkpoints already
-collected are skipped, a scan newer than every collection is kept. The config's optional `probe`
-section sets the collection and scan sizes (`train_limit`, `alts`, `seeds`, `profile`,
-`fit_steps`). The report
-ends up in <workdir>/report/report.md.
+collected are skipped, a scan newer than every collection is kept (and a rerun scan reuses the
+rows of checkpoints it already scanned). The probe baseline, step 0, is the untrained model reading
+the reference programs (`collect --forced-baseline`): its own programs are degenerate. The config's
+optional `probe` section sets the collection and scan sizes (`train_limit`, `alts`, `seeds`,
+`profile`, `fit_steps`). The report ends up in <workdir>/report/report.md.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     stages = [
         ("train", ["train", "--config", args.config, "--workdir", workdir, *overrides]),
         ("eval", ["eval", "--workdir", workdir, "--split", "test"]),
-        ("collect", ["collect", "--workdir", workdir, "--steps", "all",
+        ("collect", ["collect", "--workdir", workdir, "--steps", "all", "--forced-baseline",
                      "--train-limit", str(probe.get("train_limit", 50_000)),
                      "--alts", probe.get("alts", "0,3,5,8,11")]),
         ("scan", ["scan", "--workdir", workdir, "--profile", probe.get("profile", "cpu"),

@@ -4,7 +4,9 @@
 
 Reads <workdir>/collect/step_*/ (from `kareljax collect`) and trains every (checkpoint x semantics x
 offset x depth x task x seed) probe; writes <workdir>/results.jsonl and results.csv, one row per
-probe with its key, val_acc and test_acc. Options (with --config.NAME=VALUE): those of
+probe with its key, val_acc and test_acc. Each checkpoint's rows are also kept under
+<workdir>/scan_cache/<digest of the options>/, so a rerun with the same options only trains the
+probes of checkpoints collected since (an interrupted scan resumes). Options (with --config.NAME=VALUE): those of
 `kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,
 max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
 decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
@@ -50,6 +52,45 @@ def scan_options(profile: str, overrides: list[str]):
     return scan.ScanOptions(**values)
 
 
+CACHE_DIR = "scan_cache"   # <workdir>/scan_cache/<options digest>/step_XXXXXXXX.jsonl
+
+
+def options_digest(options) -> str:
+    """A short digest of every scan option: cached rows are reused only under the same options."""
+    import dataclasses
+    import hashlib
+    import json
+    text = json.dumps(dataclasses.asdict(options), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def read_cached(cache: str, workdir: str, step: int) -> list[dict] | None:
+    """The rows scanned earlier for `step` under the same options, unless the step was collected
+    again since (or the file is unreadable): then None."""
+    import json
+    import os
+    from kareljax.probe import store
+    path = os.path.join(cache, f"step_{step:08d}.jsonl")
+    index = os.path.join(store.step_dir(workdir, step), store.INDEX)
+    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(index):
+        return None
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f]
+    except (OSError, ValueError):
+        return None
+
+
+def write_cached(cache: str, step: int, rows: list[dict]) -> None:
+    import json
+    import os
+    os.makedirs(cache, exist_ok=True)
+    path = os.path.join(cache, f"step_{step:08d}.jsonl")
+    with open(path + ".tmp", "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+    os.replace(path + ".tmp", path)
+
+
 def run(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -72,11 +113,32 @@ def run(args: argparse.Namespace) -> int:
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     total = len(steps) * scan.probes_per_step(options, num_sem)
-    rows, start = [], time.perf_counter()
+    rows, start, reused, skipped = [], time.perf_counter(), [], []
+    cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:
         for step in steps:
-            rows += scan.scan_step(store.step_dir(args.workdir, step), options, bar.update)
+            cached = read_cached(cache, args.workdir, step)
+            if cached is None:
+                try:
+                    cached = scan.scan_step(store.step_dir(args.workdir, step), options,
+                                            bar.update)
+                except scan.NoSamplesError as e:
+                    print(f"kareljax scan: step {step} skipped: {e}", file=sys.stderr)
+                    skipped.append(step)
+                    continue
+                write_cached(cache, step, cached)
+            else:
+                reused.append(step)
+                bar.update(len(cached))
+            rows += cached
+    if reused:
+        print(f"kareljax scan: reused the results of steps {reused} from {cache}",
+              file=sys.stderr)
     seconds = time.perf_counter() - start
+    if not rows:
+        print(f"kareljax scan: no checkpoint has probe samples (skipped {skipped})",
+              file=sys.stderr)
+        return 1
     with open(os.path.join(args.workdir, "results.jsonl"), "w") as f:
         for row in rows:
             f.write(json.dumps(row) + "\n")
@@ -84,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(json.dumps({"probes": len(rows), "checkpoints": len(steps), "seconds": round(seconds, 1),
+    print(json.dumps({"probes": len(rows), "checkpoints": len(steps) - len(skipped),
+                      "skipped_steps": skipped, "seconds": round(seconds, 1),
                       "results": os.path.join(args.workdir, "results.jsonl")}))
     return 0

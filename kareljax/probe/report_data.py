@@ -142,6 +142,10 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         except (json.JSONDecodeError, KeyError, TypeError):
             notes.append(f"{index_path} lists no test shards: step skipped")
             continue
+        if index.get("forced"):
+            notes.append(f"{directory}: collected with forced decoding of the reference programs "
+                         "(probe baseline): no generation accuracy for this step")
+            continue
         parts = {k: [] for k in GENERATION_KEYS}
         try:
             for shard in shards:

@@ -44,6 +44,10 @@ class ScanOptions:
             raise ValueError("seeds must be >= 1")
 
 
+class NoSamplesError(ValueError):
+    """A collection with no aligned probe samples in some split (e.g. one-action programs)."""
+
+
 def _bucket(n: int) -> int:
     return max(1024, 1 << (max(n, 1) - 1).bit_length())
 
@@ -97,7 +101,7 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
                                           rows_sel, height, width)
     counts = tuple(len(split_data[s][0]) for s in ("train", "val", "test"))
     if min(counts) == 0:
-        raise ValueError(f"{directory}: no probe samples in some split (train, val, test = "
+        raise NoSamplesError(f"{directory}: no probe samples in some split (train, val, test = "
                          f"{counts}); the programs may be too short for the offsets")
     sizes = [_bucket(n) for n in counts]
     xs = fit.zscore(*(split_data[s][0] for s in ("train", "val", "test")))

@@ -1,5 +1,7 @@
 """`kareljax train` -> `eval` -> `collect` -> `scan` on a few steps of the tiny config."""
 import json
+import os
+import time
 
 import pytest
 
@@ -57,6 +59,20 @@ def test_collect_then_scan(run_dir, capsys):
     assert len(keys) == len(rows)
     assert all(0 <= r["test_acc"] <= 1 and 0 <= r["val_acc"] <= 1 for r in rows)
     assert (run_dir / "results.csv").exists()
+
+    # Same options again: every checkpoint's rows come from the scan cache, unchanged; a step
+    # collected again since is scanned again.
+    scan_args = ["scan", "--workdir", str(run_dir), "--config.fit.steps=4",
+                 "--config.fit.eval_every=2", "--config.seeds=2",
+                 "--config.tasks=('facing','position')"]
+    capsys.readouterr()
+    assert cli.main(scan_args) == 0
+    assert "reused the results of steps [0, 10, 20]" in capsys.readouterr().err
+    assert [json.loads(line) for line in open(run_dir / "results.jsonl")] == rows
+    index = os.path.join(store.step_dir(run_dir, 20), store.INDEX)
+    os.utime(index, (time.time() + 5, time.time() + 5))
+    assert cli.main(scan_args) == 0
+    assert "reused the results of steps [0, 10]" in capsys.readouterr().err
 
 
 def test_scan_rejects_bad_options(run_dir, capsys):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kareljax.commands import report as report_command
-from kareljax.probe import report
+from kareljax.probe import report, report_data
 
 STEPS = (0, 50, 100)
 TOTAL_STEPS = 100
@@ -191,6 +191,19 @@ def test_optional_inputs_missing_and_per_layer(tmp_path):
     _valid_png(summary["figures"]["progress"])
     assert "](layers.png)" in md
     assert summary["probes"] == len(_rows(rng))      # per-layer rows kept apart
+
+
+def test_a_forced_baseline_step_has_no_generation_accuracy(tmp_path):
+    """A step collected with forced decoding (the reference programs) would score 100 %: the
+    report leaves it out of the generation accuracy, with a note."""
+    directory = tmp_path / "toy"
+    _write_run(directory, _rows(np.random.default_rng(3)))
+    index = directory / "collect" / "step_00000000" / "index.json"
+    meta = json.loads(index.read_text())
+    index.write_text(json.dumps({**meta, "forced": True}))
+    run = report_data.load_run(str(directory))
+    assert 0 not in run.generation and 100 in run.generation
+    assert any("forced decoding" in n for n in run.notes)
 
 
 def test_bad_results_line_named(tmp_path):
