@@ -1,5 +1,6 @@
-"""CPU-scale science run (issue 7): the smallest setting in which the paper's findings should
-appear on a 2-core CPU in about an hour of training.
+"""CPU-scale science run (issue 7), results in docs/results/: on the 2-core VM it trains in ~72 min
+alone (0.45 s/step) and reached 71.6 % correct on the test split (babbling at the constant-program
+floors for the first third, then a steady rise).
 
 World 4x4 interior, programs of length 1-5 (all lengths trained on), fresh programs generated on
 device every step (no epoch repeats); a 0.8 M-parameter model (d_model 128, 4 layers, 2 heads of
