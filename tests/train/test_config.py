@@ -8,6 +8,7 @@ from jax.sharding import PartitionSpec as P
 
 from kareljax import cli, config_files
 from kareljax.data.dataset_config import ConfigError
+from kareljax.model import SIZES
 from kareljax.train import mesh as mesh_lib
 from kareljax.train import optimizer, train_config
 
@@ -72,7 +73,7 @@ def test_batch_must_split_over_the_mesh():
 def test_model_fields_override_the_size():
     config = config_files.load("tiny", ["model.d_model=128", "model.n_layers=3"])
     size = train_config.model_size(config.model)
-    assert (size.d_model, size.n_layers, size.n_heads) == (128, 3, 4)
+    assert (size.d_model, size.n_layers, size.n_heads) == (128, 3, SIZES["tiny"].n_heads)
 
 
 def _lr(schedule_name, **kw):
