@@ -51,6 +51,8 @@ def _steps(spec: str, available: list[int]) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
+
     import numpy as np
     from tqdm import tqdm
     from kareljax.data import dataset_config, pipeline
@@ -76,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
             args.workdir, step)[1]
         directory = store.step_dir(args.workdir, step)
+        if step in done:          # --overwrite: start clean (the index keeps the first meta)
+            shutil.rmtree(directory)
         forced = args.forced or (step == 0 and args.forced_baseline)
         meta = {"step": step, "alts": list(alts), "forced": forced,
                 "per_layer": args.per_layer,
