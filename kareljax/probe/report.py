@@ -207,7 +207,8 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                  f"{c['r2']:.3f}"] for d, c in correlations.items()]
         md += _table(["depth", "checkpoints", "slope", "R²"], rows)
         md += ["", f"Least-squares line of semantic content on generation accuracy (correct) over "
-               f"the checkpoints with both (step 0 included). The paper reports R² = {PAPER_R2}."]
+               f"the checkpoints with both (step 0 too, unless it was collected by forced "
+               f"decoding). The paper reports R² = {PAPER_R2}."]
     else:
         md.append("Not computed (see the notes).")
 
