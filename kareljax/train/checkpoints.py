@@ -13,6 +13,10 @@ a blocking copy to host memory), so a killed run leaves no half-written step beh
 file) are moved to `<workdir>/corrupt_checkpoints/` with a warning naming them.
 The caller passes the abstract state with the shardings it wants (any mesh: a run saved on four
 devices restores onto one).
+
+Readers (`read_only=True`: eval, collect, scan) never write: they leave orbax's temporary folders
+alone (a trainer may be finalising one), create nothing and move nothing; a newest checkpoint that
+does not read back is skipped with a warning instead of being set aside.
 """
 from __future__ import annotations
 
@@ -44,16 +48,25 @@ class CorruptCheckpointWarning(UserWarning):
 class Checkpoints:
     """Saving and restoring the checkpoints of one run directory."""
 
-    def __init__(self, directory: str | os.PathLike, *, checkpoint_every: int,
-                 keep_latest_every: int, async_save: bool = True):
+    def __init__(self, directory: str | os.PathLike, *, checkpoint_every: int | None = None,
+                 keep_latest_every: int | None = None, async_save: bool = True,
+                 read_only: bool = False):
+        if not read_only and not (checkpoint_every and keep_latest_every):
+            raise ValueError("a writable Checkpoints needs checkpoint_every and keep_latest_every")
         self.directory = os.path.abspath(os.fspath(directory))
-        options = ocp.CheckpointManagerOptions(
-            save_decision_policy=policies.AnySavePolicy([
-                policies.FixedIntervalPolicy(checkpoint_every),
-                policies.FixedIntervalPolicy(keep_latest_every)]),
-            preservation_policy=policies.AnyPreservationPolicy([
-                policies.EveryNSteps(checkpoint_every), policies.LatestN(KEEP_ROLLING)]),
-            enable_async_checkpointing=async_save, cleanup_tmp_directories=True, create=True)
+        self.read_only = read_only
+        if read_only:
+            options = ocp.CheckpointManagerOptions(
+                read_only=True, create=False, cleanup_tmp_directories=False,
+                enable_async_checkpointing=False)
+        else:
+            options = ocp.CheckpointManagerOptions(
+                save_decision_policy=policies.AnySavePolicy([
+                    policies.FixedIntervalPolicy(checkpoint_every),
+                    policies.FixedIntervalPolicy(keep_latest_every)]),
+                preservation_policy=policies.AnyPreservationPolicy([
+                    policies.EveryNSteps(checkpoint_every), policies.LatestN(KEEP_ROLLING)]),
+                enable_async_checkpointing=async_save, cleanup_tmp_directories=True, create=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options,
                                              item_names=("state", "data", "config"))
 
@@ -92,6 +105,11 @@ class Checkpoints:
                 failed.append((s, f"{type(e).__name__}: {e}"))
                 continue
             for bad, error in failed:
+                if self.read_only:
+                    warnings.warn(f"checkpoint {os.path.join(self.directory, str(bad))} does not "
+                                  f"read back ({error[:300]}); using step {s} instead",
+                                  CorruptCheckpointWarning, stacklevel=2)
+                    continue
                 self.set_aside(bad, "corrupt_checkpoints", f"does not read back ({error[:300]}); "
                                f"resuming from step {s} instead")
             return Restored(s, restored.state, dict(restored.data), dict(restored.config))

@@ -27,15 +27,14 @@ def run_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
         return ml_collections.ConfigDict(json.load(f))
 
 
-def _checkpoints(workdir, config) -> ckpt_lib.Checkpoints:
-    return ckpt_lib.Checkpoints(os.path.join(os.fspath(workdir), CHECKPOINT_DIR),
-                                checkpoint_every=config.train.checkpoint_every,
-                                keep_latest_every=config.train.keep_latest_every, async_save=False)
+def _checkpoints(workdir) -> ckpt_lib.Checkpoints:
+    """A read-only view: safe beside a trainer that is still saving into the same directory."""
+    return ckpt_lib.Checkpoints(os.path.join(os.fspath(workdir), CHECKPOINT_DIR), read_only=True)
 
 
 def checkpoint_steps(workdir) -> list[int]:
-    config = run_config(workdir)
-    ckpts = _checkpoints(workdir, config)
+    run_config(workdir)  # RunNotFoundError unless workdir holds a run
+    ckpts = _checkpoints(workdir)
     try:
         return ckpts.steps()
     finally:
@@ -48,7 +47,7 @@ def load_model(workdir, step: int | None = None) -> tuple[int, nnx.Module]:
     tx, _ = optimizer.make(config.train)
     mesh = mesh_lib.make_mesh(1, 1, jax.local_devices()[:1])
     abstract, _ = state_lib.abstract_state(config.model, tx, mesh)
-    ckpts = _checkpoints(workdir, config)
+    ckpts = _checkpoints(workdir)
     try:
         if step is not None and step not in ckpts.steps():
             raise RunNotFoundError(f"{workdir} has no checkpoint of step {step}; it has "

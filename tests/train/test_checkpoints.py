@@ -73,3 +73,20 @@ def test_when_nothing_reads_back_nothing_is_moved(runs, tmp_path, data_dir):
     with pytest.raises(RuntimeError, match="no checkpoint .* reads back"):
         restore(workdir, load(data_dir, "model.d_model=128"))
     assert step_dirs(workdir) == [8, 12, 16] and not (workdir / "corrupt_checkpoints").exists()
+
+
+def test_readers_move_and_delete_nothing(runs, tmp_path):
+    # eval/collect/scan read checkpoints while a trainer may still be saving into the directory:
+    # its temporary folder stays, and a newest step that does not read back is skipped, not moved.
+    from kareljax.train import load as load_run
+    workdir = tmp_path / "run"
+    shutil.copytree(runs["one"], workdir)
+    saving = workdir / "checkpoints" / "20.orbax-checkpoint-tmp-1234"
+    shutil.copytree(workdir / "checkpoints" / "16", saving)
+    _truncate_arrays(workdir / "checkpoints" / "16")
+    assert load_run.checkpoint_steps(workdir) == [8, 12, 16]
+    with pytest.warns(CorruptCheckpointWarning, match=r"checkpoints/16 does not read back"):
+        step, _ = load_run.load_model(workdir)
+    assert step == 12
+    assert step_dirs(workdir) == [8, 12, 16] and saving.is_dir()
+    assert not (workdir / "corrupt_checkpoints").exists()
