@@ -4,7 +4,9 @@
 
 Reads <workdir>/collect/step_*/ (from `kareljax collect`) and trains every (checkpoint x semantics x
 offset x depth x task x seed) probe; writes <workdir>/results.jsonl and results.csv, one row per
-probe with its key, val_acc and test_acc. Each checkpoint's rows are also kept under
+probe with its key, val_acc and test_acc. Tasks: the six state tasks of SPEC §8 at every offset,
+plus `branch` (the first evaluation of each if/ifelse/while, offset 0) where the programs have
+conditionals. Each checkpoint's rows are also kept under
 <workdir>/scan_cache/<digest of the options>/, so a rerun with the same options only trains the
 probes of checkpoints collected since (an interrupted scan resumes). Options (with --config.NAME=VALUE): those of
 `kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
-    total = len(steps) * scan.probes_per_step(options, num_sem)
+    total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False))
     rows, start, reused, skipped = [], time.perf_counter(), [], []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:

@@ -9,7 +9,8 @@ For a batch of specs:
    `prompt_length - 1 + j`; reduced to the mean over all layers (embedding, blocks, final norm) or
    kept per layer;
 3. one interpreter call running every program on its shown inputs under every semantics row
-   (row 0 the original, then the chosen alternatives), with action traces;
+   (row 0 the original, then the chosen alternatives), with action traces (and, when the grammar
+   has conditionals, the trace of condition evaluations, for the branch task);
 4. accuracy (`eval.accuracy.score`).
 
 `token_statements` maps each program token to the pre-order index of the statement it starts
@@ -73,26 +74,41 @@ def collect_batch(model, layout: T.Layout, records: dict, grammar: grammar_lib.G
     with_open = np.asarray(decode.with_opening(program))
     results = accuracy.score(with_open, records, layout.n_shown, max_steps)
     traces = shown_traces(with_open, records, layout.n_shown, alts, max_steps,
-                          trace_len=max_new + 1)
+                          trace_len=max_new + 1,
+                          cond_trace_len=max_new + 1 if has_conditions(grammar) else 0)
     return {"program": program.astype(np.uint8), "statement": token_statements(program),
             "valid": program != T.PAD, "states": states, **traces,
             **results, "inputs": np.asarray(records["inputs"])[:, :layout.n_shown],
             "spec_index": np.arange(n)}
 
 
+def has_conditions(grammar: grammar_lib.Grammar) -> bool:
+    """Whether programs of `grammar` can contain if/ifelse/while."""
+    return grammar.max_depth > 0 and bool(grammar.token_ok[[T.IF, T.IFELSE, T.WHILE]].any())
+
+
 def shown_traces(program_ids, records: dict, n_shown: int, alts, max_steps: int,
-                 trace_len: int) -> dict:
+                 trace_len: int, cond_trace_len: int = 0) -> dict:
     """Action traces of every program on its shown inputs under [original] + alts:
     `trace_<field>` [B, n_shown, S, K] (row, col, facing, markers_here, stmt, valid) and the final
-    worlds' `final_markers` [B, n_shown, S, H, W]."""
+    worlds' `final_markers` [B, n_shown, S, H, W]; with `cond_trace_len`, the condition
+    evaluations in order, `cond_<field>` [B, n_shown, S, Kc] (value, stmt, valid)."""
     program_ids = np.asarray(program_ids)
     inputs = generate.worlds_from_glyphs(np.asarray(records["inputs"])[:, :n_shown])
     num = len(program_ids)
     code, worlds, _ = execution.padded_batch(program_ids, inputs)
     out = interpreter.execute(code, worlds, semantics.semantics_table(tuple(alts)),
-                              max_steps=max_steps, trace_len=trace_len, max_markers=1)
+                              max_steps=max_steps, trace_len=trace_len,
+                              cond_trace_len=cond_trace_len, max_markers=1)
     trace = {f"trace_{name}": np.asarray(getattr(out.trace, name))[:num]
              for name in out.trace._fields}
+    if cond_trace_len and out.cond_trace is not None:
+        trace.update({f"cond_{name}": np.asarray(getattr(out.cond_trace, name))[:num]
+                      for name in out.cond_trace._fields})
+    elif cond_trace_len:  # a batch of straight-line programs evaluates no condition
+        shape = trace["trace_stmt"].shape[:3] + (cond_trace_len,)
+        trace.update({"cond_value": np.zeros(shape, bool), "cond_stmt": np.zeros(shape, np.int16),
+                      "cond_valid": np.zeros(shape, bool)})
     trace["final_markers"] = np.asarray(out.markers)[:num]
     trace["num_actions"] = np.asarray(out.num_actions)[:num]
     return trace

@@ -7,6 +7,12 @@ state at trace entry e(s) + o: o = 0 the state the model is about to create, +1/
 further back. For straight-line programs e(s) = s + 1, and this is SPEC §8's "state after action k
 paired with the hidden state producing action k - o".
 
+The branch task (datasets with conditionals) has samples of its own: the tokens that start an
+if/ifelse/while statement which the example's run evaluated under every semantics row, labelled
+with the value of that statement's first evaluation (1: the condition held, the body or the
+then-branch ran). It has no offsets; its rows carry offset 0 (the hidden state producing the
+statement's first token, before the condition is read).
+
 By default every offset and every semantics uses the same sample set (the samples whose entries are
 valid for all of them); `sample_sets` reports it. Labels are int32 [M, heads] per task; a task with
 several heads counts a sample correct only when every head is right.
@@ -17,6 +23,7 @@ import dataclasses
 
 import numpy as np
 
+from kareljax.data import tokens as T
 from kareljax.karel.world import DELTAS
 
 OFFSETS = (-2, -1, 0, 1, 2)
@@ -35,6 +42,38 @@ def tasks(height: int, width: int) -> tuple[Task, ...]:
     return (Task("facing", (4,)), Task("start_position", (span, span)),
             Task("end_position", (span, span)), Task("front_wall", (2,)),
             Task("position", (height, width)), Task("walls", (2, 2, 2, 2)))
+
+
+BRANCH = Task("branch", (2,))
+TASK_NAMES = ("facing", "start_position", "end_position", "front_wall", "position", "walls",
+              BRANCH.name)
+_CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
+
+
+def branch_samples(collected: dict, example: int = 0, correct_only: bool = False) -> dict:
+    """The branch task's samples: {"spec", "token" [M], "label" int32 [M, S, 1]} (empty without
+    conditional traces, e.g. for straight-line programs)."""
+    if "cond_stmt" not in collected:
+        empty = np.zeros(0, np.int64)
+        return {"spec": empty, "token": empty, "label": np.zeros((0, 0, 1), np.int32)}
+    stmt = collected["cond_stmt"][:, example]                      # [N, S, Kc]
+    valid = collected["cond_valid"][:, example]
+    value = collected["cond_value"][:, example]
+    statement = collected["statement"]                             # [N, P]
+    num_sem = stmt.shape[1]
+    is_cond = np.isin(collected["program"], _CONDITIONAL_STARTS) & (statement >= 0)
+    first = np.zeros(statement.shape + (num_sem,), np.int64)       # [N, P, S]
+    seen = np.zeros(statement.shape + (num_sem,), bool)
+    for s in range(num_sem):  # [N, P, Kc] per semantics row bounds the memory
+        match = (stmt[:, None, s] == statement[:, :, None]) & valid[:, None, s]
+        seen[..., s], first[..., s] = match.any(-1), match.argmax(-1)
+    keep = is_cond & seen.all(-1)
+    if correct_only:
+        keep &= collected["correct"][:, None]
+    spec, token = np.nonzero(keep)
+    sem = np.arange(num_sem)[None]
+    label = value[spec[:, None], sem, first[spec, token]].astype(np.int32)
+    return {"spec": spec, "token": token, "label": label[..., None]}
 
 
 def _entries(collected: dict, example: int) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,8 @@ import numpy as np
 
 from kareljax.probe.report_data import CURRENT, PHASES, TABLE1_OFFSETS
 
+BRANCH_TASK = "branch"   # labels.BRANCH; its rows carry offset 0
+
 from kareljax.probe.report_data import (  # noqa: F401
     DEPTH_ORDER)
 
@@ -39,13 +41,19 @@ def values_of(rows, key) -> list:
 
 
 def task_mean(rows, metric: str = "test_acc") -> float:
-    """Mean over seeds within each task, then over tasks (NaN if no rows)."""
+    """Mean over seeds within each task, then over the state tasks (NaN if no rows). The branch
+    task is not a state: semantic content means leave it out (the per-task table shows it)."""
     by_task = defaultdict(list)
     for r in rows:
-        by_task[r["task"]].append(float(r[metric]))
+        if r["task"] != BRANCH_TASK:
+            by_task[r["task"]].append(float(r[metric]))
     if not by_task:
         return math.nan
     return float(np.mean([np.nanmean(v) for v in by_task.values()]))
+
+
+def _mean(rows, metric: str = "test_acc") -> float:
+    return float(np.mean([float(r[metric]) for r in rows])) if rows else math.nan
 
 
 def alt_mean(rows, metric: str = "test_acc") -> float:
@@ -103,13 +111,15 @@ def per_task_table(results, step: int, baseline_step: int | None = 0,
     out = []
     for task in values_of(results, "task"):
         for depth in values_of(results, "depth"):
-            cell = select(results, task=task, depth=depth, offset=offset)
+            cell = select(results, task=task, depth=depth,
+                          offset=0 if task == BRANCH_TASK else offset)
             now = select(cell, step=step)
             if not now:
                 continue
-            orig = task_mean(select(now, semantics="original"))
-            alt = alt_mean(now)
-            base = (task_mean(select(cell, step=baseline_step, semantics="original"))
+            orig = _mean(select(now, semantics="original"))
+            alt = float(np.mean([_mean(select(now, semantics=s)) for s in
+                                 values_of(now, "semantics") if s != "original"] or [math.nan]))
+            base = (_mean(select(cell, step=baseline_step, semantics="original"))
                     if baseline_step is not None else math.nan)
             out.append({"task": task, "depth": depth, "original": orig, "alternative": alt,
                         "difference": orig - alt, "baseline": base})

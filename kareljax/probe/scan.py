@@ -1,6 +1,9 @@
 """The probe scan (SPEC §9): every (checkpoint x semantics x offset x depth x task x seed) probe,
 trained with `fit` in as few compiled passes as memory allows.
 
+The branch task (datasets with conditionals) has its own samples and inputs and trains in calls
+of its own (`labels.branch_samples`).
+
 Per checkpoint, the samples (`labels.aligned`, the same set for every offset and semantics) give
 one input matrix per split; every probe of one depth and seed shares it, so they train in one `fit`
 call (chunked when their parameters and activations would exceed `memory_gib`). Sample arrays are
@@ -24,8 +27,7 @@ DEPTH_NAMES = tuple(models.DEPTHS)
 @dataclasses.dataclass(frozen=True)
 class ScanOptions:
     depths: tuple[str, ...] = DEPTH_NAMES
-    tasks: tuple[str, ...] = ("facing", "start_position", "end_position", "front_wall",
-                              "position", "walls")
+    tasks: tuple[str, ...] = labels.TASK_NAMES  # branch only where programs have conditionals
     offsets: tuple[int, ...] = labels.OFFSETS
     seeds: int = 3
     alts: tuple[int, ...] | None = None        # None: every alternative that was collected
@@ -40,6 +42,9 @@ class ScanOptions:
         bad = [d for d in self.depths if d not in models.DEPTHS]
         if bad:
             raise ValueError(f"depths: unknown {bad}; choose from {DEPTH_NAMES}")
+        unknown = [t for t in self.tasks if t not in labels.TASK_NAMES]
+        if unknown:
+            raise ValueError(f"tasks: unknown {unknown}; choose from {labels.TASK_NAMES}")
         if self.seeds < 1:
             raise ValueError("seeds must be >= 1")
 
@@ -78,6 +83,84 @@ def _pad_rows(a: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.pad(a, pad)
 
 
+def _chunk_size(options: ScanOptions, num_probes: int, widths: tuple[int, ...]) -> int:
+    """Probes per `fit` call: as many as `memory_gib` holds, in even chunks (one shape)."""
+    param_floats = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    per_probe = 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
+                     + 4096 * sum(widths))
+    chunk = max(1, min(num_probes, int(options.memory_gib * 2 ** 30 // per_probe)))
+    return -(-num_probes // -(-num_probes // chunk))
+
+
+def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions, depth: str,
+                 seed: int, salt: int, progress) -> list[dict]:
+    """Trains P probes (labels ys [P, rows, heads] per split, head layouts `stacked`) on shared
+    inputs xs; returns per probe {val_acc, test_acc, best_step}."""
+    hidden = models.DEPTHS[depth]
+    num = len(ys[0])
+    chunk = _chunk_size(options, num, (xs[0].shape[1],) + hidden + (num_outputs,))
+    base = jax.random.fold_in(jax.random.key(seed), DEPTH_NAMES.index(depth))
+    base = jax.random.fold_in(base, salt) if salt else base
+    out_rows = []
+    for start in range(0, num, chunk):
+        idx = np.arange(start, start + chunk) % num   # the last chunk wraps round
+        out = fit.fit(jax.random.split(jax.random.fold_in(base, start), chunk),
+                      jax.random.fold_in(jax.random.key(1000 + seed), salt),
+                      ys[0][idx], ys[1][idx], ys[2][idx], stacked["mask"][idx],
+                      stacked["offset"][idx], stacked["valid"][idx], *xs,
+                      np.array(counts, np.int32), hidden=hidden, num_outputs=num_outputs,
+                      options=options.fit)
+        out = jax.tree.map(np.asarray, out)
+        taken = min(chunk, num - start)
+        out_rows += [{"val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
+                      "best_step": int(out["best_step"][j])} for j in range(taken)]
+        if progress:
+            progress(taken)
+    return out_rows
+
+
+def _inputs(splits: dict) -> tuple[list[np.ndarray], tuple[int, ...], list[int]]:
+    """(z-scored inputs padded to fixed row counts, real row counts, padded sizes) of
+    {split: x [M, d]}."""
+    counts = tuple(len(splits[s]) for s in ("train", "val", "test"))
+    sizes = [_bucket(n) for n in counts]
+    xs = fit.zscore(*(splits[s] for s in ("train", "val", "test")))
+    return [_pad_rows(x, size, 0) for x, size in zip(xs, sizes)], counts, sizes
+
+
+def _branch_rows(collections: dict, options: ScanOptions, limits: dict, rows_sel, semantics,
+                 alts, step: int, progress) -> list[dict]:
+    """The branch task's probes (offset 0, one per semantics, depth and seed); [] when the
+    collection has no conditional statements or some split has no sample."""
+    samples = {}
+    for split, collected in collections.items():
+        found = labels.branch_samples(collected, options.example, options.correct_only)
+        keep = np.sort(np.random.default_rng(0).permutation(len(found["spec"]))[:limits[split]])
+        samples[split] = {k: v[keep] for k, v in found.items()}
+    if min(len(v["spec"]) for v in samples.values()) == 0:
+        return []
+    xs, counts, sizes = _inputs({s: collections[s]["states"][v["spec"], v["token"]]
+                                 .astype(np.float32) for s, v in samples.items()})
+    ys = []
+    for split, size in zip(("train", "val", "test"), sizes):
+        label = samples[split]["label"][:, rows_sel]                       # [M, S', 1]
+        ys.append(_pad_rows(np.moveaxis(label, 1, 0), size, 1))            # [S', rows, 1]
+    layout = models.HeadLayout.of(labels.BRANCH.heads, 1, 2)
+    stacked = {f: np.stack([getattr(layout, f)] * len(semantics))
+               for f in ("mask", "offset", "valid")}
+    rows = []
+    for depth in options.depths:
+        for seed in range(options.seeds):
+            fitted = _train_group(xs, counts, ys, stacked, 2, options, depth, seed, 1, progress)
+            for s, result in enumerate(fitted):
+                rows.append({"step": step, "semantics": semantics[s],
+                             "alt": -1 if s == 0 else alts[s - 1], "offset": 0, "depth": depth,
+                             "task": labels.BRANCH.name, "seed": seed, **result,
+                             "train_samples": counts[0], "val_samples": counts[1],
+                             "test_samples": counts[2]})
+    return rows
+
+
 def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], None] | None = None
               ) -> list[dict]:
     """Trains every probe of one collected checkpoint; returns the result rows."""
@@ -91,21 +174,32 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
     rows_sel = np.array([0] + [1 + collected_alts.index(a) for a in alts])
     semantics = ["original"] + [f"alt{a}" for a in alts]
     task_list = [t for t in labels.tasks(height, width) if t.name in options.tasks]
-    num_heads = max(len(t.heads) for t in task_list)
-    num_outputs = max(sum(t.heads) for t in task_list)
+    limits = {"train": options.max_train_samples, "val": options.max_eval_samples,
+              "test": options.max_eval_samples}
+    collections = {split: store.read_split(directory, split) for split in limits}
 
-    split_data = {}
-    for split, limit in (("train", options.max_train_samples), ("val", options.max_eval_samples),
-                         ("test", options.max_eval_samples)):
-        split_data[split] = _split_arrays(store.read_split(directory, split), options, limit,
-                                          rows_sel, height, width)
+    results = []
+    if task_list:
+        results += _state_rows(collections, options, limits, task_list, rows_sel, semantics,
+                               alts, index["step"], height, width, directory, progress)
+    if labels.BRANCH.name in options.tasks:
+        results += _branch_rows(collections, options, limits, rows_sel, semantics, alts,
+                                index["step"], progress)
+    return results
+
+
+def _state_rows(collections, options, limits, task_list, rows_sel, semantics, alts, step,
+                height, width, directory, progress) -> list[dict]:
+    """The state tasks' probes: (offset x semantics x task) for every depth and seed."""
+    split_data = {split: _split_arrays(collected, options, limits[split], rows_sel, height, width)
+                  for split, collected in collections.items()}
     counts = tuple(len(split_data[s][0]) for s in ("train", "val", "test"))
     if min(counts) == 0:
         raise NoSamplesError(f"{directory}: no probe samples in some split (train, val, test = "
-                         f"{counts}); the programs may be too short for the offsets")
-    sizes = [_bucket(n) for n in counts]
-    xs = fit.zscore(*(split_data[s][0] for s in ("train", "val", "test")))
-    xs = [_pad_rows(x, size, 0) for x, size in zip(xs, sizes)]
+                             f"{counts}); the programs may be too short for the offsets")
+    xs, counts, sizes = _inputs({s: split_data[s][0] for s in split_data})
+    num_heads = max(len(t.heads) for t in task_list)
+    num_outputs = max(sum(t.heads) for t in task_list)
 
     # Probe list: (offset, semantics, task) for each seed.
     keys_of = list(itertools.product(range(len(options.offsets)), range(len(semantics)),
@@ -124,40 +218,24 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
     stacked = {f: np.stack([getattr(layouts[t], f) for _, _, t in keys_of])
                for f in ("mask", "offset", "valid")}
     results = []
-    d_in = xs[0].shape[1]
     for depth in options.depths:
-        hidden = models.DEPTHS[depth]
-        widths = (d_in,) + hidden + (num_outputs,)
-        param_floats = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-        per_probe = 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
-                         + 4096 * sum(widths))
-        chunk = max(1, min(len(keys_of), int(options.memory_gib * 2 ** 30 // per_probe)))
-        chunk = -(-len(keys_of) // -(-len(keys_of) // chunk))  # even chunks: one shape
         for seed in range(options.seeds):
-            base = jax.random.fold_in(jax.random.key(seed), DEPTH_NAMES.index(depth))
-            for start in range(0, len(keys_of), chunk):
-                idx = np.arange(start, start + chunk) % len(keys_of)   # last chunk wraps round
-                out = fit.fit(jax.random.split(jax.random.fold_in(base, start), chunk),
-                              jax.random.fold_in(jax.random.key(1000 + seed), 0),
-                              ys[0][idx], ys[1][idx], ys[2][idx], stacked["mask"][idx],
-                              stacked["offset"][idx], stacked["valid"][idx], *xs,
-                              np.array(counts, np.int32), hidden=hidden,
-                              num_outputs=num_outputs, options=options.fit)
-                out = jax.tree.map(np.asarray, out)
-                for j, p in enumerate(idx[:len(keys_of) - start]):
-                    o, s, t = keys_of[p]
-                    results.append({
-                        "step": index["step"], "semantics": semantics[s],
-                        "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
-                        "depth": depth, "task": task_list[t].name, "seed": seed,
-                        "val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
-                        "best_step": int(out["best_step"][j]), "train_samples": counts[0],
-                        "val_samples": counts[1], "test_samples": counts[2]})
-                if progress:
-                    progress(min(chunk, len(keys_of) - start))
+            fitted = _train_group(xs, counts, ys, stacked, num_outputs, options, depth, seed, 0,
+                                  progress)
+            for (o, s, t), result in zip(keys_of, fitted):
+                results.append({
+                    "step": step, "semantics": semantics[s],
+                    "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
+                    "depth": depth, "task": task_list[t].name, "seed": seed, **result,
+                    "train_samples": counts[0], "val_samples": counts[1],
+                    "test_samples": counts[2]})
     return results
 
 
-def probes_per_step(options: ScanOptions, num_semantics: int) -> int:
-    return (len(options.depths) * options.seeds * len(options.offsets) * num_semantics
-            * len(options.tasks))
+def probes_per_step(options: ScanOptions, num_semantics: int, conditions: bool = False
+                    ) -> int:
+    """Probes trained per checkpoint (the branch task only where programs have conditionals)."""
+    state_tasks = len([t for t in options.tasks if t != labels.BRANCH.name])
+    branch = int(conditions and labels.BRANCH.name in options.tasks)
+    return (len(options.depths) * options.seeds * num_semantics
+            * (len(options.offsets) * state_tasks + branch))

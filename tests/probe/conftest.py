@@ -16,18 +16,23 @@ WORLD = """\
 ######"""
 
 
-@pytest.fixture(scope="module")
-def spec():
-    """One spec: `move; turn_right; move; pick_marker` on 10 copies of WORLD."""
-    program = parser.parse("def run() { move(); turn_right(); move(); pick_marker() }")
+def spec_of(source: str, size: int = 16) -> dict:
+    """One spec of the program `source` on 10 copies of WORLD (program tokens padded to `size`)."""
+    program = parser.parse(source)
     start = world.from_text(WORLD)
     final = reference.run(program, start).world
     grid = lambda w: np.asarray(generate.glyphs(world.stack([w] * 10)))  # noqa: E731
-    ids = np.zeros(16, np.int64)
+    ids = np.zeros(size, np.int64)
     encoded = tokens.encode_program(program)
     ids[:len(encoded)] = encoded
-    return {"program": ids[None], "length": np.array([4]), "inputs": grid(start)[None],
-            "outputs": grid(final)[None]}
+    return {"program": ids[None], "length": np.array([len(program.body)]),
+            "inputs": grid(start)[None], "outputs": grid(final)[None]}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    """One spec: `move; turn_right; move; pick_marker` on 10 copies of WORLD."""
+    return spec_of("def run() { move(); turn_right(); move(); pick_marker() }")
 
 
 @pytest.fixture(scope="module")

@@ -56,3 +56,50 @@ def test_alternative_labels_match_reference_runs(collected, spec):
         end = run.actions[-1]
         assert got["end_position"][0, :, row].tolist() == [
             [a.col - end.col + 4, a.row - end.row + 4] for a in after]
+
+
+COND_PROGRAM = ("def run() { if (front_is_clear()) { move() }; ifelse (markers_present()) "
+                "{ pick_marker() } else { turn_right() }; while (front_is_clear()) { move() } }")
+
+
+@pytest.fixture(scope="module")
+def cond_collected(model):
+    from tests.probe.conftest import spec_of
+    spec = spec_of(COND_PROGRAM, size=40)
+    full = grammar.Grammar(max_tokens=40, max_depth=3)
+    assert collect.has_conditions(full) and not collect.has_conditions(grammar.straight_line(14))
+    layout = tokens.Layout.for_world(6, 6, max_program_tokens=40)
+    return spec, collect.collect_batch(model, layout, spec, full, max_steps=100, alts=ALTS,
+                                       forced=True)
+
+
+def test_branch_samples_of_the_hand_made_program(cond_collected):
+    _, collected = cond_collected
+    samples = labels.branch_samples(collected)
+    program = collected["program"][0]
+    # statements in pre-order: if 0, move 1, ifelse 2, pick_marker 3, turn_right 4, while 5, move 6
+    assert [tokens.TOKENS[int(program[t])] for t in samples["token"]] == [
+        "if", "ifelse", "while"]
+    assert collected["statement"][0, samples["token"]].tolist() == [0, 2, 5]
+    # hero (2,2) facing east: front clear (move to 2,3), no marker there (turn right), then the
+    # while moves twice south to the wall: first evaluations True, False, True.
+    assert samples["label"][:, 0, 0].tolist() == [1, 0, 1]
+
+
+def test_branch_labels_under_alternative_semantics_match_reference_runs(cond_collected):
+    spec, collected = cond_collected
+    program = parser.parse(COND_PROGRAM)
+    start = generate.worlds_from_glyphs(spec["inputs"][0, 0])
+    samples = labels.branch_samples(collected)
+    stmts = collected["statement"][0, samples["token"]].tolist()
+    for row, alt in enumerate(ALTS, start=1):
+        run = reference.run(program, start, remap=semantics.ALT_MAPS[alt])
+        first = {}
+        for record in run.conds:
+            first.setdefault(record.stmt, int(record.value))
+        assert samples["label"][:, row, 0].tolist() == [first[s] for s in stmts]
+
+
+def test_straight_line_collections_have_no_branch_samples(collected):
+    assert "cond_stmt" not in collected
+    assert len(labels.branch_samples(collected)["spec"]) == 0

@@ -210,3 +210,17 @@ def test_bad_results_line_named(tmp_path):
     (tmp_path / "results.jsonl").write_text('{"step": 0}\n')
     with pytest.raises(report.ReportInputError, match=r"results.jsonl, line 1: missing keys"):
         report.load_run(str(tmp_path))
+
+
+def test_branch_rows_stay_out_of_the_state_means():
+    from kareljax.probe import report_summaries as summaries
+    row = dict(step=10, semantics="original", alt=-1, depth="linear", seed=0)
+    states = [dict(row, task="facing", offset=o, test_acc=0.5) for o in (-1, 0)]
+    branch = [dict(row, task="branch", offset=0, test_acc=0.9),
+              dict(row, task="branch", offset=0, semantics="alt8", alt=8, test_acc=0.7)]
+    content = summaries.semantic_content(states + branch, offset=0)
+    assert content == {"linear": {10: 0.5}}
+    table = {r["task"]: r for r in summaries.per_task_table(states + branch, 10, None)}
+    assert table["branch"]["original"] == pytest.approx(0.9)
+    assert table["branch"]["alternative"] == pytest.approx(0.7)
+    assert table["facing"]["original"] == 0.5

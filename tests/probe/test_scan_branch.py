@@ -1,0 +1,54 @@
+"""The branch task in the scan: programs with conditionals get branch probes (offset 0, one per
+semantics, depth and seed); straight-line collections get none."""
+import pytest
+
+from kareljax import config_files
+from kareljax.data import dataset_config, generate
+from kareljax.eval.evaluate import program_grammar
+from kareljax.probe import collect, fit, scan, store
+
+ALTS = (8,)
+OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offsets=(0,), seeds=2,
+                           fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+
+
+def _collect_store(tmp_path, preset: str, model) -> str:
+    data = config_files.load(preset).data
+    records = next(generate.generate_split(data, "test", chunk_size=96))
+    records = {k: v[:96] for k, v in records.items()}
+    grammar = program_grammar(data)
+    part = collect.collect_batch(model, dataset_config.layout(data), records, grammar,
+                                 max_steps=data.max_steps, alts=ALTS, forced=True)
+    layout = dataset_config.layout(data)
+    meta = {"step": 7, "alts": list(ALTS), "forced": True, "per_layer": False,
+            "conditions": collect.has_conditions(grammar),
+            "layout": {"height": layout.height, "width": layout.width, "n_shown": layout.n_shown}}
+    directory = str(tmp_path / preset)
+    for split in ("train", "val", "test"):
+        store.write_split(directory, split, part, meta)
+    return directory
+
+
+@pytest.mark.parametrize("preset, conditions", [("cond_cpu", True), ("icml_cpu", False)])
+def test_branch_probes_only_with_conditionals(tmp_path, model, preset, conditions):
+    directory = _collect_store(tmp_path, preset, model)
+    assert store.read_index(directory)["conditions"] == conditions
+    rows = scan.scan_step(directory, OPTIONS)
+    assert len(rows) == scan.probes_per_step(OPTIONS, 1 + len(ALTS), conditions)
+    branch = [r for r in rows if r["task"] == "branch"]
+    if not conditions:
+        assert not branch
+        return
+    keys = sorted((r["semantics"], r["seed"], r["offset"], r["depth"]) for r in branch)
+    assert keys == [("alt8", 0, 0, "linear"), ("alt8", 1, 0, "linear"),
+                    ("original", 0, 0, "linear"), ("original", 1, 0, "linear")]
+    assert all(0 <= r["test_acc"] <= 1 and r["train_samples"] > 0 for r in branch)
+    assert len({r["train_samples"] for r in branch}) == 1
+    assert branch[0]["train_samples"] != next(r for r in rows if r["task"] == "facing")[
+        "train_samples"]  # its own sample set
+
+
+def test_unknown_tasks_are_rejected():
+    with pytest.raises(ValueError, match="unknown \\['brnch'\\]"):
+        scan.ScanOptions(tasks=("brnch",))
+    assert "branch" in scan.ScanOptions().tasks
