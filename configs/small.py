@@ -14,7 +14,7 @@ import ml_collections
 from kareljax.data import presets
 from kareljax.train import train_config
 
-NUM_STEPS = 9_600
+NUM_STEPS = 14_400
 
 
 def get_config() -> ml_collections.ConfigDict:
