@@ -14,8 +14,8 @@ OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offse
 
 def _collect_store(tmp_path, preset: str, model) -> str:
     data = config_files.load(preset).data
-    records = next(generate.generate_split(data, "test", chunk_size=96))
-    records = {k: v[:96] for k, v in records.items()}
+    records = next(generate.generate_split(data, "test", chunk_size=64))
+    records = {k: v[:64] for k, v in records.items()}
     grammar = program_grammar(data)
     part = collect.collect_batch(model, dataset_config.layout(data), records, grammar,
                                  max_steps=data.max_steps, alts=ALTS, forced=True)
