@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             f.write(json.dumps(row) + "\n")
     with open(os.path.join(args.workdir, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        fields = list(dict.fromkeys(key for row in rows for key in row))  # rows cached by
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")       # older versions differ
         writer.writeheader()
         writer.writerows(rows)
     print(json.dumps({"probes": len(rows), "checkpoints": len(steps) - len(skipped),

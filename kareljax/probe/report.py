@@ -187,18 +187,29 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if ova:
         md += [f"![orig vs alt]({rel(figures['orig_vs_alt'])})", ""]
         rows = [[OFFSET_LABELS.get(o, str(o)), DEPTH_LABELS.get(d, d), pct(v["original"]),
-                 pct(v["alternative"]), points(v["difference"])] for (o, d), v in ova.items()]
-        md += _table(["offset", "depth", "original", "alternative (mean)", "orig - alt (points)"],
-                     rows)
+                 pct(v["alternative"]), points(v["difference"]),
+                 points(v.get("difference_above_chance"))] for (o, d), v in ova.items()]
+        md += _table(["offset", "depth", "original", "alternative (mean)", "orig - alt (points)",
+                      "orig - alt above chance (points)"], rows)
+        md += ["", "Above chance: each probe's test accuracy minus its task's majority-label "
+               "accuracy under the same semantics (`majority_acc`), before the means. An "
+               "alternative semantics can make a task easier to guess (a `move()` that turns "
+               "leaves the position at the start), which the raw difference counts against the "
+               "LM."]
     else:
         md.append("No alternative-semantics probes in results.jsonl.")
 
     md += ["", f"## 4. Per task (step {last}, current state)", ""]
     rows = [[r["task"], DEPTH_LABELS.get(r["depth"], r["depth"]), pct(r["original"]),
-             pct(r["alternative"]), points(r["difference"]), pct(r["baseline"])]
+             pct(r["alternative"]), points(r["difference"]), pct(r["baseline"]),
+             pct(r["chance"]), pct(r["chance_alt"])]
             for r in per_task_table(results, last, 0 if has_baseline else None)]
     md += _table(["task", "depth", "original", "alternative (mean)", "orig - alt (points)",
-                  "baseline (step 0, original)"], rows)
+                  "baseline (step 0, original)", "chance (original)", "chance (alternatives)"],
+                 rows)
+    md += ["", "Chance = the test accuracy of always answering the most frequent train label."
+           + (" The branch task (programs with conditionals) is at offset 0."
+              if "branch" in values_of(results, "task") else "")]
 
     md += ["", "## 5. Semantic content vs generation accuracy", ""]
     if correlations:

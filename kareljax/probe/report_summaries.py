@@ -101,6 +101,10 @@ def orig_vs_alt(results, step: int) -> dict[tuple[int, str], dict]:
             orig = task_mean(select(cell, semantics="original"))
             alt = alt_mean(cell)
             out[(o, d)] = {"original": orig, "alternative": alt, "difference": orig - alt}
+            if all("majority_acc" in r for r in cell):  # scans from before it was recorded lack it
+                above = [dict(r, test_acc=r["test_acc"] - r["majority_acc"]) for r in cell]
+                out[(o, d)]["difference_above_chance"] = (
+                    task_mean(select(above, semantics="original")) - alt_mean(above))
     return out
 
 
@@ -122,7 +126,14 @@ def per_task_table(results, step: int, baseline_step: int | None = 0,
             base = (_mean(select(cell, step=baseline_step, semantics="original"))
                     if baseline_step is not None else math.nan)
             out.append({"task": task, "depth": depth, "original": orig, "alternative": alt,
-                        "difference": orig - alt, "baseline": base})
+                        "difference": orig - alt, "baseline": base,
+                        "chance": _mean(select(now, semantics="original"), "majority_acc")
+                        if all("majority_acc" in r for r in now) else math.nan,
+                        "chance_alt": float(np.mean(
+                            [_mean(select(now, semantics=s), "majority_acc")
+                             for s in values_of(now, "semantics") if s != "original"]
+                            or [math.nan])) if all("majority_acc" in r for r in now)
+                        else math.nan})
     return out
 
 

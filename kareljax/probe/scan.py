@@ -8,7 +8,9 @@ Per checkpoint, the samples (`labels.aligned`, the same set for every offset and
 one input matrix per split; every probe of one depth and seed shares it, so they train in one `fit`
 call (chunked when their parameters and activations would exceed `memory_gib`). Sample arrays are
 padded to fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one
-compilation per depth. Results: one row per probe with its full key.
+compilation per depth. Results: one row per probe with its full key, its val and test accuracy,
+and `majority_acc`, the test accuracy of always answering the most frequent train label (the
+chance level, which differs between tasks and between semantics).
 """
 from __future__ import annotations
 
@@ -119,6 +121,15 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
     return out_rows
 
 
+def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:
+    """Test accuracy of always answering the train split's most frequent label (all heads
+    together, as a probe is scored): the chance level a probe must beat."""
+    if not len(y_train) or not len(y_test):
+        return float("nan")
+    values, counts = np.unique(y_train, axis=0, return_counts=True)
+    return float((y_test == values[counts.argmax()]).all(-1).mean())
+
+
 def _inputs(splits: dict) -> tuple[list[np.ndarray], tuple[int, ...], list[int]]:
     """(z-scored inputs padded to fixed row counts, real row counts, padded sizes) of
     {split: x [M, d]}."""
@@ -145,6 +156,8 @@ def _branch_rows(collections: dict, options: ScanOptions, limits: dict, rows_sel
     for split, size in zip(("train", "val", "test"), sizes):
         label = samples[split]["label"][:, rows_sel]                       # [M, S', 1]
         ys.append(_pad_rows(np.moveaxis(label, 1, 0), size, 1))            # [S', rows, 1]
+    majority = [majority_accuracy(ys[0][s, :counts[0]], ys[2][s, :counts[2]])
+                for s in range(len(semantics))]
     layout = models.HeadLayout.of(labels.BRANCH.heads, 1, 2)
     stacked = {f: np.stack([getattr(layout, f)] * len(semantics))
                for f in ("mask", "offset", "valid")}
@@ -156,6 +169,7 @@ def _branch_rows(collections: dict, options: ScanOptions, limits: dict, rows_sel
                 rows.append({"step": step, "semantics": semantics[s],
                              "alt": -1 if s == 0 else alts[s - 1], "offset": 0, "depth": depth,
                              "task": labels.BRANCH.name, "seed": seed, **result,
+                             "majority_acc": majority[s],
                              "train_samples": counts[0], "val_samples": counts[1],
                              "test_samples": counts[2]})
     return rows
@@ -217,16 +231,19 @@ def _state_rows(collections, options, limits, task_list, rows_sel, semantics, al
     ys = [labels_for(s, size) for s, size in zip(("train", "val", "test"), sizes)]
     stacked = {f: np.stack([getattr(layouts[t], f) for _, _, t in keys_of])
                for f in ("mask", "offset", "valid")}
+    majority = [majority_accuracy(ys[0][p, :counts[0]], ys[2][p, :counts[2]])
+                for p in range(len(keys_of))]
     results = []
     for depth in options.depths:
         for seed in range(options.seeds):
             fitted = _train_group(xs, counts, ys, stacked, num_outputs, options, depth, seed, 0,
                                   progress)
-            for (o, s, t), result in zip(keys_of, fitted):
+            for p, ((o, s, t), result) in enumerate(zip(keys_of, fitted)):
                 results.append({
                     "step": step, "semantics": semantics[s],
                     "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
                     "depth": depth, "task": task_list[t].name, "seed": seed, **result,
+                    "majority_acc": majority[p],
                     "train_samples": counts[0], "val_samples": counts[1],
                     "test_samples": counts[2]})
     return results

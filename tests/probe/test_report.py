@@ -224,3 +224,16 @@ def test_branch_rows_stay_out_of_the_state_means():
     assert table["branch"]["original"] == pytest.approx(0.9)
     assert table["branch"]["alternative"] == pytest.approx(0.7)
     assert table["facing"]["original"] == 0.5
+    assert np.isnan(table["facing"]["chance"])  # rows without majority_acc (older scans)
+
+
+def test_orig_minus_alt_above_chance():
+    from kareljax.probe import report_summaries as summaries
+    row = dict(step=10, offset=-1, depth="linear", seed=0, task="position")
+    rows = [dict(row, semantics="original", alt=-1, test_acc=0.6, majority_acc=0.2),
+            dict(row, semantics="alt8", alt=8, test_acc=0.9, majority_acc=0.9)]
+    cell = summaries.orig_vs_alt(rows, 10)[(-1, "linear")]
+    assert cell["difference"] == pytest.approx(-0.3)
+    assert cell["difference_above_chance"] == pytest.approx(0.4)
+    table = summaries.per_task_table(rows, 10, None)[0]
+    assert (table["chance"], table["chance_alt"]) == (pytest.approx(0.2), pytest.approx(0.9))

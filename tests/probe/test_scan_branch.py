@@ -1,5 +1,6 @@
 """The branch task in the scan: programs with conditionals get branch probes (offset 0, one per
 semantics, depth and seed); straight-line collections get none."""
+import numpy as np
 import pytest
 
 from kareljax import config_files
@@ -43,6 +44,7 @@ def test_branch_probes_only_with_conditionals(tmp_path, model, preset, condition
     assert keys == [("alt8", 0, 0, "linear"), ("alt8", 1, 0, "linear"),
                     ("original", 0, 0, "linear"), ("original", 1, 0, "linear")]
     assert all(0 <= r["test_acc"] <= 1 and r["train_samples"] > 0 for r in branch)
+    assert all(0 <= r["majority_acc"] <= 1 for r in rows)
     assert len({r["train_samples"] for r in branch}) == 1
     assert branch[0]["train_samples"] != next(r for r in rows if r["task"] == "facing")[
         "train_samples"]  # its own sample set
@@ -52,3 +54,10 @@ def test_unknown_tasks_are_rejected():
     with pytest.raises(ValueError, match="unknown \\['brnch'\\]"):
         scan.ScanOptions(tasks=("brnch",))
     assert "branch" in scan.ScanOptions().tasks
+
+
+def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label():
+    train = np.array([[1, 2], [1, 2], [0, 2], [1, 0]])
+    test = np.array([[1, 2], [1, 0], [1, 2], [0, 0]])
+    assert scan.majority_accuracy(train, test) == 0.5   # (1, 2) both heads together
+    assert np.isnan(scan.majority_accuracy(train[:0], test))
