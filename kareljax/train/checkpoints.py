@@ -57,7 +57,7 @@ class Checkpoints:
         self.read_only = read_only
         if read_only:
             options = ocp.CheckpointManagerOptions(
-                read_only=True, create=False, cleanup_tmp_directories=False,
+                read_only=True, create=False, cleanup_tmp_directories=False, save_interval_steps=0,
                 enable_async_checkpointing=False)
         else:
             options = ocp.CheckpointManagerOptions(
