@@ -56,6 +56,13 @@ def _mean(rows, metric: str = "test_acc") -> float:
     return float(np.mean([float(r[metric]) for r in rows])) if rows else math.nan
 
 
+def _alternatives_mean(rows, metric: str = "test_acc") -> float:
+    """Mean over alternative semantics of each one's mean (one task's rows; NaN if none)."""
+    alts = [s for s in values_of(rows, "semantics") if s != "original"]
+    return float(np.mean([_mean(select(rows, semantics=s), metric) for s in alts])) if alts \
+        else math.nan
+
+
 def alt_mean(rows, metric: str = "test_acc") -> float:
     """Mean over alternative semantics of each one's task mean (NaN if no alternative rows)."""
     alts = defaultdict(list)
@@ -121,19 +128,16 @@ def per_task_table(results, step: int, baseline_step: int | None = 0,
             if not now:
                 continue
             orig = _mean(select(now, semantics="original"))
-            alt = float(np.mean([_mean(select(now, semantics=s)) for s in
-                                 values_of(now, "semantics") if s != "original"] or [math.nan]))
+            alt = _alternatives_mean(now)
             base = (_mean(select(cell, step=baseline_step, semantics="original"))
                     if baseline_step is not None else math.nan)
+            has_chance = all("majority_acc" in r for r in now)  # older scans lack it
             out.append({"task": task, "depth": depth, "original": orig, "alternative": alt,
                         "difference": orig - alt, "baseline": base,
                         "chance": _mean(select(now, semantics="original"), "majority_acc")
-                        if all("majority_acc" in r for r in now) else math.nan,
-                        "chance_alt": float(np.mean(
-                            [_mean(select(now, semantics=s), "majority_acc")
-                             for s in values_of(now, "semantics") if s != "original"]
-                            or [math.nan])) if all("majority_acc" in r for r in now)
-                        else math.nan})
+                        if has_chance else math.nan,
+                        "chance_alt": _alternatives_mean(now, "majority_acc")
+                        if has_chance else math.nan})
     return out
 
 

@@ -59,11 +59,15 @@ def _bucket(n: int) -> int:
     return max(1024, 1 << (max(n, 1) - 1).bit_length())
 
 
-def _subsample(samples: dict, limit: int, seed: int) -> dict:
-    m = len(samples["spec"])
+def _kept(m: int, limit: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded subsample of at most `limit` of m samples."""
     if m <= limit:
-        return samples
-    keep = np.sort(np.random.default_rng(seed).choice(m, limit, replace=False))
+        return np.arange(m)
+    return np.sort(np.random.default_rng(seed).choice(m, limit, replace=False))
+
+
+def _subsample(samples: dict, limit: int, seed: int) -> dict:
+    keep = _kept(len(samples["spec"]), limit, seed)
     return {"spec": samples["spec"][keep], "token": samples["token"][keep],
             "entry": samples["entry"][:, keep]}
 
@@ -146,7 +150,7 @@ def _branch_rows(collections: dict, options: ScanOptions, limits: dict, rows_sel
     samples = {}
     for split, collected in collections.items():
         found = labels.branch_samples(collected, options.example, options.correct_only)
-        keep = np.sort(np.random.default_rng(0).permutation(len(found["spec"]))[:limits[split]])
+        keep = _kept(len(found["spec"]), limits[split], seed=0)
         samples[split] = {k: v[keep] for k, v in found.items()}
     if min(len(v["spec"]) for v in samples.values()) == 0:
         return []
