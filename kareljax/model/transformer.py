@@ -107,9 +107,11 @@ class Attention(nnx.Module):
         self.qkv = nnx.Linear(d_model, 3 * d_model, **kw)
         self.out = nnx.Linear(d_model, d_model, **kw)
 
-    def __call__(self, x, rope, mask, kv=None, index=None):
+    def __call__(self, x, rope, mask, kv=None, index=None, last_only=False):
         """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, S, N, H], writes this
-        call's keys/values at slots index..index+T-1 and attends over all S slots."""
+        call's keys/values at slots index..index+T-1 and attends over all S slots. `last_only`
+        (a prefill's last block): keys and values of every position, the output of the last
+        query only ([B, 1, d]), which sees every key."""
         b, t, d = x.shape
         q, k, v = jnp.moveaxis(self.qkv(x).reshape(b, t, 3, self.n_heads, self.head_dim), 2, 0)
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
@@ -121,7 +123,11 @@ class Attention(nnx.Module):
                 k, v = cached
             k, v = k.astype(cached[0].dtype), v.astype(cached[1].dtype)
             q, kv = q.astype(k.dtype), cached
-        if mask is None:
+        if last_only:
+            q, t = q[:, -1:], 1
+            last_mask = None if mask is None else mask[:, :, -1:]
+            y = jax.nn.dot_product_attention(q, k, v, mask=last_mask)
+        elif mask is None:
             y = causal_attention(q, k, v)
         else:
             y = jax.nn.dot_product_attention(q, k, v, mask=mask)
@@ -153,9 +159,12 @@ class Block(nnx.Module):
         self.attn = Attention(d_model, n_heads, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
         self.mlp = MLP(d_model, d_mlp, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
 
-    def __call__(self, x, rope, mask, kv=None, index=None):
+    def __call__(self, x, rope, mask, kv=None, index=None, last_only=False):
+        """x [B, T, d] -> (x', kv); with `last_only`, x' is the last position's only [B, 1, d]."""
         h = self.ln(x)
-        a, kv = self.attn(h, rope, mask, kv, index)
+        a, kv = self.attn(h, rope, mask, kv, index, last_only)
+        if last_only:
+            x, h = x[:, -1:], h[:, -1:]
         return x + a + self.mlp(h), kv
 
 
@@ -215,22 +224,26 @@ class Transformer(nnx.Module):
     def prefill(self, tokens: jax.Array, cache: KVCache, positions: jax.Array,
                 key_mask: jax.Array | None = None) -> tuple[jax.Array, KVCache]:
         """`decode` of a prompt at cache slots 0..T-1, cheaper: attention runs over the prompt's
-        own T keys (not all S slots) and only the last position's logits are computed.
+        own T keys (not all S slots), and the last block computes keys and values for every
+        position but its attention, MLP and logits for the last position only.
         Returns (logits [B, V] float32 of the last position, updated cache)."""
         t = tokens.shape[1]
         mask = None if key_mask is None else causal_mask(jnp.arange(t), key_mask[:, :t], t)
         x, kvs = self._trunk(tokens, positions, mask, tuple(zip(cache.k, cache.v)), PREFILL,
-                             False)
+                             False, last_only=True)
         return self.head(x[:, -1]), KVCache(*(tuple(z) for z in zip(*kvs)))
 
-    def _trunk(self, tokens, positions, mask, kvs, index, capture):
-        """The residual stream through every block and the final LayerNorm."""
+    def _trunk(self, tokens, positions, mask, kvs, index, capture, last_only=False):
+        """The residual stream through every block and the final LayerNorm. `last_only`: the
+        last block keeps the last position only (a prefill needs every position's keys and
+        values but only the last position's output)."""
         rope = rotary_angles(positions, self.rotary_dim)
         x = self.embed(tokens)
         self._sow(capture, x)
         new_kvs = []
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, rope, mask, None if kvs is None else kvs[i], index)
+            x, kv = block(x, rope, mask, None if kvs is None else kvs[i], index,
+                          last_only and i == len(self.blocks) - 1)
             new_kvs.append(kv)
             self._sow(capture, x)
         x = self.ln_f(x)
