@@ -36,7 +36,9 @@ PREFILL = object()    # the cache index of `Transformer.prefill`: slot 0, attend
 
 
 class KVCache(NamedTuple):
-    """Keys and values per layer, each [B, S, n_heads, head_dim] in the compute dtype."""
+    """Keys and values per layer, each [B, n_heads, S, head_dim] in the compute dtype. Heads
+    before slots: a decode step's dots then read the cache as it lies (with [B, S, N, H], XLA on
+    CPU copied the whole cache into that layout at every step)."""
     k: tuple[jax.Array, ...]
     v: tuple[jax.Array, ...]
 
@@ -65,17 +67,31 @@ def apply_rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
     return jnp.concatenate([rotated.astype(x.dtype), x[..., 2 * half:]], axis=-1)
 
 
-def causal_mask(query_slots: jax.Array, key_valid: jax.Array | None,
-                num_keys: int) -> jax.Array:
-    """Bool [B or 1, 1, T, S]: key slot s is visible from query slot q iff s <= q and the key is
-    valid (`key_valid[b, s]`, True = real token) or s == q. A query always sees itself, so no row
-    is empty; rows of padding queries are meaningless but finite."""
-    keys = jnp.arange(num_keys)
+def causal_mask(query_slots: jax.Array, key_valid: jax.Array | None, num_keys: int,
+                key_slots: jax.Array | None = None) -> jax.Array:
+    """Bool [B or 1, 1, T, K]: key slot s is visible from query slot q iff s <= q and the key is
+    valid (`key_valid[b, k]`, True = real token) or s == q. Key slots are 0..num_keys-1 unless
+    `key_slots` [K] gives them. A query always sees itself, so no row is empty; rows of padding
+    queries are meaningless but finite."""
+    keys = jnp.arange(num_keys) if key_slots is None else key_slots
     q = query_slots[:, None]
-    visible = (keys <= q)[None]                                    # [1, T, S]
+    visible = (keys <= q)[None]                                    # [1, T, K]
     if key_valid is not None:
         visible = visible & (key_valid.astype(bool)[:, None, :] | (keys == q)[None])
     return visible[:, None]
+
+
+def decode_mask(index, num_new: int, key_valid: jax.Array | None, num_slots: int) -> jax.Array:
+    """Bool [B or 1, 1, T, S + T] for `decode`: queries at slots index..index+T-1 over the
+    cache's S slots as they were before the call, then the call's T new keys. Cache slots from
+    `index` on are stale (the call rewrites them) and hidden; the rest follow `causal_mask`."""
+    query = index + jnp.arange(num_new)
+    keys = jnp.concatenate([jnp.arange(num_slots), query])
+    if key_valid is not None:
+        new_valid = jax.lax.dynamic_slice_in_dim(key_valid, index, num_new, axis=1)
+        key_valid = jnp.concatenate([key_valid, new_valid], axis=1)
+    fresh = jnp.concatenate([jnp.arange(num_slots) < index, jnp.ones(num_new, bool)])
+    return causal_mask(query, key_valid, 0, keys) & fresh
 
 
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, blocks: int = CPU_QUERY_BLOCKS
@@ -97,6 +113,23 @@ def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, blocks: int = CPU
     return jnp.concatenate(out, axis=1)
 
 
+def cached_attention(q, k, v, k_cache, v_cache, mask) -> jax.Array:
+    """Attention of queries q [B, T, N, H] over the cache k_cache, v_cache [B, N, S, H] as it was
+    before this call, then this call's own keys/values k, v [B, T, N, H], under mask
+    [B or 1, 1, T, S + T] (`decode_mask`). The arithmetic of `jax.nn.dot_product_attention`
+    (scores scaled after the dot, masked, softmax in float32). Reading the old cache, not the
+    one with the new slots written, lets XLA write those slots in place: on CPU, fusing the
+    write into the dots made it copy the whole cache several times per step."""
+    scale = jnp.asarray(q.shape[-1] ** -0.5, q.dtype)
+    scores = jnp.concatenate([jnp.einsum("bnsh,btnh->bnst", k_cache, q),
+                              jnp.einsum("bsnh,btnh->bnst", k, q)], axis=2) * scale
+    scores = jnp.where(jnp.swapaxes(mask, -1, -2), scores, -0.7 * jnp.finfo(scores.dtype).max)
+    probs = jax.nn.softmax(scores.astype(jnp.float32), axis=2).astype(v.dtype)
+    slots = k_cache.shape[2]
+    return (jnp.einsum("bnst,bnsh->btnh", probs[:, :, :slots], v_cache)
+            + jnp.einsum("bnst,bsnh->btnh", probs[:, :, slots:], v))
+
+
 class Attention(nnx.Module):
     """Causal multi-head self-attention with partial rotary embeddings and no biases."""
 
@@ -108,7 +141,7 @@ class Attention(nnx.Module):
         self.out = nnx.Linear(d_model, d_model, **kw)
 
     def __call__(self, x, rope, mask, kv=None, index=None, last_only=False):
-        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, S, N, H], writes this
+        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, N, S, H], writes this
         call's keys/values at slots index..index+T-1 and attends over all S slots. `last_only`
         (a prefill's last block): keys and values of every position, the output of the last
         query only ([B, 1, d]), which sees every key."""
@@ -116,13 +149,21 @@ class Attention(nnx.Module):
         q, k, v = jnp.moveaxis(self.qkv(x).reshape(b, t, 3, self.n_heads, self.head_dim), 2, 0)
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if kv is not None:
-            at = 0 if index is PREFILL else index
-            cached = tuple(jax.lax.dynamic_update_slice_in_dim(c, new.astype(c.dtype), at, axis=1)
-                           for c, new in ((kv[0], k), (kv[1], v)))
+            old, at = kv, 0 if index is PREFILL else index
+            k, v = k.astype(old[0].dtype), v.astype(old[1].dtype)
+            q = q.astype(k.dtype)
             if index is not PREFILL:      # a prefill attends over its own keys only
-                k, v = cached
-            k, v = k.astype(cached[0].dtype), v.astype(cached[1].dtype)
-            q, kv = q.astype(k.dtype), cached
+                y = cached_attention(q, k, v, *old, mask)
+                # A data dependency (adding 0 x one output value) that orders the slot writes
+                # after the reads of the old cache, so XLA writes them in place; without it,
+                # XLA on CPU copied the whole cache twice per layer and step (decode steps of
+                # the tiny model 2x slower). `optimization_barrier` did not survive to the
+                # copy-insertion pass.
+                k, v = (x + 0 * y[:, :1, :1, :1].astype(x.dtype) for x in (k, v))
+            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(new, 1, 2), at, axis=2)
+                       for c, new in ((old[0], k), (old[1], v)))
+            if index is not PREFILL:
+                return self.out(y.reshape(b, t, d)), kv
         if last_only:
             q, t = q[:, -1:], 1
             last_mask = None if mask is None else mask[:, :, -1:]
@@ -216,8 +257,8 @@ class Transformer(nnx.Module):
         positions; key_mask [B, S] (True = real token) hides padded cache slots, slots after the
         query are hidden anyway. Prefill the prompt with index 0, then feed one token at a time.
         """
-        t, s = tokens.shape[1], cache.k[0].shape[1]
-        mask = causal_mask(index + jnp.arange(t), key_mask, s)
+        t, s = tokens.shape[1], cache.k[0].shape[2]
+        mask = decode_mask(index, t, key_mask, s)
         x, kvs = self._trunk(tokens, positions, mask, tuple(zip(cache.k, cache.v)), index, False)
         return self.head(x), KVCache(*(tuple(z) for z in zip(*kvs)))
 
@@ -257,7 +298,7 @@ class Transformer(nnx.Module):
 
 def init_cache(model: Transformer, batch: int, max_len: int, dtype=None) -> KVCache:
     """An all-zero cache of max_len slots (dtype defaults to the model's compute dtype)."""
-    shape = (batch, max_len, model.n_heads, model.head_dim)
+    shape = (batch, model.n_heads, max_len, model.head_dim)
     zeros = tuple(jnp.zeros(shape, dtype or model.dtype) for _ in range(model.n_layers))
     return KVCache(zeros, zeros)
 
