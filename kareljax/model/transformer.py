@@ -15,9 +15,10 @@
 
 Hidden states: `forward_with_states`/`hidden_states` collect the residual stream (embedding output,
 each block's output, the final-normed output) with `nnx.capture`; a plain call sows nothing.
-Decoding: `init_cache`, `Transformer.prefill` (the prompt into slots 0..P-1, the last position's
-logits) and `Transformer.decode`, which writes keys/values into the fixed-size cache at a given
-slot and attends over the whole cache (fixed shapes, one compile per shape).
+Decoding: `init_cache` ([B, heads, slots, head_dim] per layer), `Transformer.prefill` (the prompt
+into slots 0..P-1, the last position's logits) and `Transformer.decode`, which attends over the
+fixed-size cache as it was plus its own new keys, then writes those into the cache at a given
+slot, in place (fixed shapes, one compile per shape).
 """
 from __future__ import annotations
 
