@@ -68,17 +68,20 @@ def apply_rotary(x: jax.Array, sin: jax.Array, cos: jax.Array) -> jax.Array:
     return jnp.concatenate([rotated.astype(x.dtype), x[..., 2 * half:]], axis=-1)
 
 
-def causal_mask(query_slots: jax.Array, key_valid: jax.Array | None, num_keys: int,
-                key_slots: jax.Array | None = None) -> jax.Array:
-    """Bool [B or 1, 1, T, K]: key slot s is visible from query slot q iff s <= q and the key is
-    valid (`key_valid[b, k]`, True = real token) or s == q. Key slots are 0..num_keys-1 unless
-    `key_slots` [K] gives them. A query always sees itself, so no row is empty; rows of padding
-    queries are meaningless but finite."""
-    keys = jnp.arange(num_keys) if key_slots is None else key_slots
+def causal_mask(query_slots: jax.Array, key_valid: jax.Array | None,
+                num_keys: int) -> jax.Array:
+    """Bool [B or 1, 1, T, S]: key slot s is visible from query slot q iff s <= q and the key is
+    valid (`key_valid[b, s]`, True = real token) or s == q. A query always sees itself, so no row
+    is empty; rows of padding queries are meaningless but finite."""
+    return _visible(query_slots, jnp.arange(num_keys), key_valid)
+
+
+def _visible(query_slots, key_slots, key_valid):
+    """`causal_mask` for keys at the given slots [K] (key_valid [B, K] or None)."""
     q = query_slots[:, None]
-    visible = (keys <= q)[None]                                    # [1, T, K]
+    visible = (key_slots <= q)[None]                               # [1, T, K]
     if key_valid is not None:
-        visible = visible & (key_valid.astype(bool)[:, None, :] | (keys == q)[None])
+        visible = visible & (key_valid.astype(bool)[:, None, :] | (key_slots == q)[None])
     return visible[:, None]
 
 
@@ -92,7 +95,7 @@ def decode_mask(index, num_new: int, key_valid: jax.Array | None, num_slots: int
         new_valid = jax.lax.dynamic_slice_in_dim(key_valid, index, num_new, axis=1)
         key_valid = jnp.concatenate([key_valid, new_valid], axis=1)
     fresh = jnp.concatenate([jnp.arange(num_slots) < index, jnp.ones(num_new, bool)])
-    return causal_mask(query, key_valid, 0, keys) & fresh
+    return _visible(query, keys, key_valid) & fresh
 
 
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, blocks: int = CPU_QUERY_BLOCKS
@@ -142,8 +145,10 @@ class Attention(nnx.Module):
         self.out = nnx.Linear(d_model, d_model, **kw)
 
     def __call__(self, x, rope, mask, kv=None, index=None, last_only=False):
-        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, N, S, H], writes this
-        call's keys/values at slots index..index+T-1 and attends over all S slots. `last_only`
+        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, N, S, H], attends over
+        the cache's slots before `index` and this call's own keys (`decode_mask`), then writes
+        those at slots index..index+T-1; a prefill (index PREFILL) attends over its own keys
+        only and writes them at slots 0..T-1. `last_only`
         (a prefill's last block): keys and values of every position, the output of the last
         query only ([B, 1, d]), which sees every key."""
         b, t, d = x.shape
@@ -160,7 +165,7 @@ class Attention(nnx.Module):
                 # XLA on CPU copied the whole cache twice per layer and step (decode steps of
                 # the tiny model 2x slower). `optimization_barrier` did not survive to the
                 # copy-insertion pass.
-                k, v = (x + 0 * y[:, :1, :1, :1].astype(x.dtype) for x in (k, v))
+                k, v = (a + 0 * y[:, :1, :1, :1].astype(a.dtype) for a in (k, v))
             kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(new, 1, 2), at, axis=2)
                        for c, new in ((old[0], k), (old[1], v)))
             if index is not PREFILL:
