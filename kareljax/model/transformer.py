@@ -134,6 +134,12 @@ def cached_attention(q, k, v, k_cache, v_cache, mask) -> jax.Array:
             + jnp.einsum("bnst,bsnh->btnh", probs[:, :, slots:], v))
 
 
+def _written(kv, k, v, at):
+    """Caches kv [B, N, S, H] with new keys/values k, v [B, T, N, H] at slots at..at+T-1."""
+    return tuple(jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(new, 1, 2), at, axis=2)
+                 for c, new in zip(kv, (k, v)))
+
+
 class Attention(nnx.Module):
     """Causal multi-head self-attention with partial rotary embeddings and no biases."""
 
@@ -145,31 +151,27 @@ class Attention(nnx.Module):
         self.out = nnx.Linear(d_model, d_model, **kw)
 
     def __call__(self, x, rope, mask, kv=None, index=None, last_only=False):
-        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, N, S, H], attends over
-        the cache's slots before `index` and this call's own keys (`decode_mask`), then writes
-        those at slots index..index+T-1; a prefill (index PREFILL) attends over its own keys
-        only and writes them at slots 0..T-1. `last_only`
-        (a prefill's last block): keys and values of every position, the output of the last
-        query only ([B, 1, d]), which sees every key."""
+        """x [B, T, d] -> ([B, T, d], kv). With kv = (k, v) caches [B, N, S, H] and a slot
+        `index`, attends over the cache's slots before `index` and this call's own keys
+        (`decode_mask`), then writes those at slots index..index+T-1. A prefill (index PREFILL)
+        attends over its own keys only and writes them at slots 0..T-1; with `last_only` (a
+        prefill's last block) only the last query's output is computed ([B, 1, d])."""
         b, t, d = x.shape
         q, k, v = jnp.moveaxis(self.qkv(x).reshape(b, t, 3, self.n_heads, self.head_dim), 2, 0)
         q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
         if kv is not None:
-            old, at = kv, 0 if index is PREFILL else index
-            k, v = k.astype(old[0].dtype), v.astype(old[1].dtype)
+            k, v = k.astype(kv[0].dtype), v.astype(kv[1].dtype)
             q = q.astype(k.dtype)
-            if index is not PREFILL:      # a prefill attends over its own keys only
-                y = cached_attention(q, k, v, *old, mask)
+            if index is not PREFILL:
+                y = cached_attention(q, k, v, *kv, mask)
                 # A data dependency (adding 0 x one output value) that orders the slot writes
                 # after the reads of the old cache, so XLA writes them in place; without it,
                 # XLA on CPU copied the whole cache twice per layer and step (decode steps of
                 # the tiny model 2x slower). `optimization_barrier` did not survive to the
                 # copy-insertion pass.
                 k, v = (a + 0 * y[:, :1, :1, :1].astype(a.dtype) for a in (k, v))
-            kv = tuple(jax.lax.dynamic_update_slice_in_dim(c, jnp.swapaxes(new, 1, 2), at, axis=2)
-                       for c, new in ((old[0], k), (old[1], v)))
-            if index is not PREFILL:
-                return self.out(y.reshape(b, t, d)), kv
+                return self.out(y.reshape(b, t, d)), _written(kv, k, v, index)
+            kv = _written(kv, k, v, 0)
         if last_only:
             q, t = q[:, -1:], 1
             last_mask = None if mask is None else mask[:, :, -1:]

@@ -56,22 +56,16 @@ def _mean(rows, metric: str = "test_acc") -> float:
     return float(np.mean([float(r[metric]) for r in rows])) if rows else math.nan
 
 
-def _alternatives_mean(rows, metric: str = "test_acc") -> float:
-    """Mean over alternative semantics of each one's mean (one task's rows; NaN if none)."""
-    alts = [s for s in values_of(rows, "semantics") if s != "original"]
-    return float(np.mean([_mean(select(rows, semantics=s), metric) for s in alts])) if alts \
-        else math.nan
-
-
-def alt_mean(rows, metric: str = "test_acc") -> float:
-    """Mean over alternative semantics of each one's task mean (NaN if no alternative rows)."""
+def alt_mean(rows, metric: str = "test_acc", average=task_mean) -> float:
+    """Mean over alternative semantics of each one's `average` (default: its task mean; the
+    per-task table passes `_mean`, which keeps the branch task) (NaN if no alternative rows)."""
     alts = defaultdict(list)
     for r in rows:
         if r["semantics"] != "original":
             alts[r["semantics"]].append(r)
     if not alts:
         return math.nan
-    return float(np.mean([task_mean(v, metric) for v in alts.values()]))
+    return float(np.mean([average(v, metric) for v in alts.values()]))
 
 
 def last_step(results) -> int:
@@ -128,7 +122,7 @@ def per_task_table(results, step: int, baseline_step: int | None = 0,
             if not now:
                 continue
             orig = _mean(select(now, semantics="original"))
-            alt = _alternatives_mean(now)
+            alt = alt_mean(now, average=_mean)
             base = (_mean(select(cell, step=baseline_step, semantics="original"))
                     if baseline_step is not None else math.nan)
             has_chance = all("majority_acc" in r for r in now)  # older scans lack it
@@ -136,7 +130,7 @@ def per_task_table(results, step: int, baseline_step: int | None = 0,
                         "difference": orig - alt, "baseline": base,
                         "chance": _mean(select(now, semantics="original"), "majority_acc")
                         if has_chance else math.nan,
-                        "chance_alt": _alternatives_mean(now, "majority_acc")
+                        "chance_alt": alt_mean(now, "majority_acc", _mean)
                         if has_chance else math.nan})
     return out
 
