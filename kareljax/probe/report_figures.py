@@ -49,10 +49,11 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
                   total_steps: int | None, val_evals=(), train_loss=(), floors=None) -> str:
     """Generation accuracy (and val accuracy from training, and the constant-program floors),
     semantic content per depth with the step-0 baseline dashed, and the training loss, against the
-    training step; phases shaded."""
-    panels = 3 if train_loss else 2
+    training step; phases shaded. Without probe results (`content` empty) the semantic-content
+    panel is left out, without a loss curve the loss panel."""
+    panels = 1 + bool(content) + bool(train_loss)
     fig = _figure(8, 2.6 * panels)
-    axes = fig.subplots(panels, 1, sharex=True)
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
     ax = axes[0]
     _shade_phases(ax, total_steps, label=True)
     steps = sorted(generation)
@@ -74,7 +75,22 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=8, loc="upper left")
 
-    ax = axes[1]
+    if content:
+        _plot_content(axes[1], content, total_steps)
+    if train_loss:
+        ax = axes[-1]
+        _shade_phases(ax, total_steps, label=False)
+        loss = sorted(train_loss)
+        ax.plot([s for s, _ in loss], [v for _, v in loss], lw=0.8, color="tab:gray")
+        if all(v > 0 for _, v in loss):
+            ax.set_yscale("log")
+        ax.set_ylabel("training loss")
+    axes[-1].set_xlabel("training step")
+    return _save(fig, path)
+
+
+def _plot_content(ax, content: dict[str, dict[int, float]], total_steps: int | None) -> None:
+    """Semantic content per depth against the step, the step-0 baseline dashed."""
     _shade_phases(ax, total_steps, label=False)
     colors = _depth_colors(content)
     for depth, by_step in content.items():
@@ -86,16 +102,6 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
                        label=f"{DEPTH_LABELS.get(depth, depth)}: step-0 baseline")
     ax.set_ylabel("semantic content (%)\n(orig, current state)")
     ax.legend(fontsize=7, loc="best", ncol=2)
-    if panels == 3:
-        ax = axes[2]
-        _shade_phases(ax, total_steps, label=False)
-        loss = sorted(train_loss)
-        ax.plot([s for s, _ in loss], [v for _, v in loss], lw=0.8, color="tab:gray")
-        if all(v > 0 for _, v in loss):
-            ax.set_yscale("log")
-        ax.set_ylabel("training loss")
-    axes[-1].set_xlabel("training step")
-    return _save(fig, path)
 
 
 def plot_orig_vs_alt(path: str, table: dict[tuple[int, str], dict], step: int) -> str:

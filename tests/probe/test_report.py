@@ -237,3 +237,21 @@ def test_orig_minus_alt_above_chance():
     assert cell["difference_above_chance"] == pytest.approx(0.4)
     table = summaries.per_task_table(rows, 10, None)[0]
     assert (table["chance"], table["chance_alt"]) == (pytest.approx(0.2), pytest.approx(0.9))
+
+
+def test_progress_figure_without_probes_has_accuracy_and_loss_panels(tmp_path):
+    """A run that was trained and evaluated but not scanned still gets its progress figure."""
+    from matplotlib import image
+
+    from kareljax.probe import report_figures
+
+    generation = {100: {"correct": 0.2, "correct_gen": 0.1}, 200: {"correct": 0.5, "correct_gen": 0.4}}
+    loss = [(s, 1.0 / s) for s in range(10, 210, 10)]
+    floors = {"noop_floor": 0.1, "best_constant": {"correct": 0.15}}
+    paths = {}
+    for name, content in (("acc", {}), ("all", {"linear": {0: 0.3, 200: 0.4}})):
+        paths[name] = report_figures.plot_progress(
+            str(tmp_path / f"{name}.png"), generation, content, 200,
+            [{"step": 200, "val_correct": 0.45}], loss, floors)
+    heights = {name: image.imread(path).shape[0] for name, path in paths.items()}
+    assert heights["acc"] * 3 == pytest.approx(heights["all"] * 2, abs=3)  # 2 panels vs 3

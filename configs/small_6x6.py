@@ -1,0 +1,21 @@
+"""configs/small.py on the paper's world size: 8x8 with its border ring, a 6x6 interior (SPEC §1),
+programs of 1-5 actions. Sequences are 388 tokens instead of 188. Results in docs/results/.
+
+    kareljax train --config configs/small_6x6.py --workdir runs/small_6x6
+"""
+import pathlib
+
+import ml_collections
+
+from kareljax import config_files
+
+NUM_STEPS = 8_000
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = config_files.load(str(pathlib.Path(__file__).with_name("small.py")))
+    config.data.world_height = config.data.world_width = 8
+    train = config.train
+    train.num_steps = NUM_STEPS
+    train.checkpoint_every, train.eval_every = NUM_STEPS // 8, NUM_STEPS // 16
+    return config
