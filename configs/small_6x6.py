@@ -1,5 +1,6 @@
 """configs/small.py on the paper's world size: 8x8 with its border ring, a 6x6 interior (SPEC §1),
-programs of 1-5 actions. Sequences are 388 tokens instead of 188. Results in docs/results/.
+programs of 1-5 actions. Sequences are 388 tokens instead of 188. Results in docs/results/: 8,000
+steps in 54.6 min (0.40 s/step alone on the 2-core VM) reached 74.1 % correct on the test split.
 
     kareljax train --config configs/small_6x6.py --workdir runs/small_6x6
 """
