@@ -100,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
                                              forced=forced, per_layer=args.per_layer)
                 part["spec_index"] = idx
                 parts.append(part)
-            arrays = {k: np.concatenate([p[k] for p in parts], axis=1 if k == "states"
-                                        and args.per_layer else 0) for k in parts[0]}
+            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
             store.write_split(directory, split, arrays, meta)
     print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")
     return 0

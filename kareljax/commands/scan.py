@@ -114,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
-    total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False))
+    layers = (store.read_split(store.step_dir(args.workdir, steps[0]), "val")["states"].shape[1]
+              if first.get("per_layer") else 0)
+    total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False),
+                                              layers)
     rows, start, reused, skipped = [], time.perf_counter(), [], []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:

@@ -7,7 +7,7 @@ For a batch of specs:
 2. one forward pass over prompt + program with the residual stream captured: the state that
    *produces* program token j (the j-th token after `run{`) sits at the position before it,
    `prompt_length - 1 + j`; reduced to the mean over all layers (embedding, blocks, final norm) or
-   kept per layer;
+   kept per layer (stored [specs, layers, P, d], specs first like every stored array);
 3. one interpreter call running every program on its shown inputs under every semantics row
    (row 0 the original, then the chosen alternatives), with action traces (and, when the grammar
    has conditionals, the trace of condition evaluations, for the branch task);
@@ -71,6 +71,8 @@ def collect_batch(model, layout: T.Layout, records: dict, grammar: grammar_lib.G
         forced_tokens = np.where(reference == T.PAD, -1, reference)[:, :max_new]
     program = np.asarray(decode.greedy_decode(model, prompts, grammar, max_new, forced_tokens))
     states = np.asarray(producing_states(model, prompts, program, per_layer))
+    if per_layer:  # stored spec-first like every other array: [B, layers, P, d]
+        states = np.moveaxis(states, 0, 1)
     with_open = np.asarray(decode.with_opening(program))
     results = accuracy.score(with_open, records, layout.n_shown, max_steps)
     traces = shown_traces(with_open, records, layout.n_shown, alts, max_steps,

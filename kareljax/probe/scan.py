@@ -197,13 +197,31 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
     collections = {split: store.read_split(directory, split) for split in limits}
 
     results = []
-    if task_list:
-        results += _state_rows(collections, options, limits, task_list, rows_sel, semantics,
-                               alts, index["step"], height, width, directory, progress)
-    if labels.BRANCH.name in options.tasks:
-        results += _branch_rows(collections, options, limits, rows_sel, semantics, alts,
-                                index["step"], progress)
+    for layer, views in layer_views(collections):
+        rows = []
+        if task_list:
+            rows += _state_rows(views, options, limits, task_list, rows_sel, semantics,
+                                alts, index["step"], height, width, directory, progress)
+        if labels.BRANCH.name in options.tasks:
+            rows += _branch_rows(views, options, limits, rows_sel, semantics, alts,
+                                 index["step"], progress)
+        results += rows if layer is None else [{**row, "layer": layer} for row in rows]
     return results
+
+
+def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str, dict]]]:
+    """(layer, collections) to probe: the mean over layers (layer None) and, for a per-layer
+    collection (states [N, layers, P, d], `collect --per-layer`), each layer on its own (0 = the
+    embedding output, then each block's output, last the final-normed output)."""
+    states = collections["train"]["states"]
+    if states.ndim == 3:
+        return [(None, collections)]
+
+    def view(select):
+        return {split: {**c, "states": select(c["states"])} for split, c in collections.items()}
+
+    return [(None, view(lambda s: s.mean(1, dtype=np.float32)))] + [
+        (layer, view(lambda s, layer=layer: s[:, layer])) for layer in range(states.shape[1])]
 
 
 def _state_rows(collections, options, limits, task_list, rows_sel, semantics, alts, step,
@@ -253,10 +271,11 @@ def _state_rows(collections, options, limits, task_list, rows_sel, semantics, al
     return results
 
 
-def probes_per_step(options: ScanOptions, num_semantics: int, conditions: bool = False
-                    ) -> int:
-    """Probes trained per checkpoint (the branch task only where programs have conditionals)."""
+def probes_per_step(options: ScanOptions, num_semantics: int, conditions: bool = False,
+                    layers: int = 0) -> int:
+    """Probes trained per checkpoint (the branch task only where programs have conditionals;
+    a per-layer collection of `layers` layers adds each layer's probes to the mean's)."""
     state_tasks = len([t for t in options.tasks if t != labels.BRANCH.name])
     branch = int(conditions and labels.BRANCH.name in options.tasks)
-    return (len(options.depths) * options.seeds * num_semantics
-            * (len(options.offsets) * state_tasks + branch))
+    return (1 + layers) * (len(options.depths) * options.seeds * num_semantics
+                           * (len(options.offsets) * state_tasks + branch))

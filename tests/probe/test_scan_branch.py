@@ -61,3 +61,37 @@ def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label(
     test = np.array([[1, 2], [1, 0], [1, 2], [0, 0]])
     assert scan.majority_accuracy(train, test) == 0.5   # (1, 2) both heads together
     assert np.isnan(scan.majority_accuracy(train[:0], test))
+
+
+def test_per_layer_collections_scan_every_layer_and_their_mean(tmp_path, model, monkeypatch):
+    """`collect --per-layer` states are stored specs first ([N, layers, P, d], several shards);
+    the scan probes their mean (rows without `layer`, the same inputs as a mean collection) and
+    each layer (rows with `layer`)."""
+    monkeypatch.setattr(store, "SHARD_SPECS", 24)                  # 64 specs -> 3 shards
+    data = config_files.load("icml_cpu").data
+    records = next(generate.generate_split(data, "test", chunk_size=64))
+    records = {k: v[:64] for k, v in records.items()}
+    grammar, layout = program_grammar(data), dataset_config.layout(data)
+    meta = {"step": 3, "alts": list(ALTS), "forced": True, "conditions": False,
+            "layout": {"height": layout.height, "width": layout.width, "n_shown": layout.n_shown}}
+    parts = {}
+    for per_layer in (False, True):
+        part = collect.collect_batch(model, layout, records, grammar, max_steps=data.max_steps,
+                                     alts=ALTS, forced=True, per_layer=per_layer)
+        parts[per_layer] = str(tmp_path / f"per_layer_{per_layer}")
+        for split in ("train", "val", "test"):
+            store.write_split(parts[per_layer], split, part, {**meta, "per_layer": per_layer})
+    mean = store.read_split(parts[False], "train")["states"]
+    layered = store.read_split(parts[True], "train")["states"]
+    layers = model.n_layers + 2
+    assert layered.shape == (64, layers) + mean.shape[1:]
+    views = scan.layer_views({s: store.read_split(parts[True], s) for s in ("train", "val", "test")})
+    assert [layer for layer, _ in views] == [None] + list(range(layers))
+    np.testing.assert_allclose(views[0][1]["train"]["states"], mean, atol=1e-5)
+
+    options = scan.ScanOptions(depths=("linear",), tasks=("facing",), offsets=(0,), seeds=1,
+                               fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+    rows = scan.scan_step(parts[True], options)
+    assert len(rows) == scan.probes_per_step(options, 1 + len(ALTS), layers=layers)
+    assert sorted({r.get("layer", -1) for r in rows}) == [-1] + list(range(layers))
+    assert all(0 <= r["test_acc"] <= 1 for r in rows)
