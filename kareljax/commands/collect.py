@@ -82,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(directory)
         forced = args.forced or (step == 0 and args.forced_baseline)
         meta = {"step": step, "alts": list(alts), "forced": forced,
-                "per_layer": args.per_layer, "conditions": collect.has_conditions(grammar),
+                "per_layer": args.per_layer, "layers": model.n_layers + 2 if args.per_layer else 0,
+                "conditions": collect.has_conditions(grammar),
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
         for split, reader in readers.items():

@@ -114,10 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
-    layers = (store.read_split(store.step_dir(args.workdir, steps[0]), "val")["states"].shape[1]
-              if first.get("per_layer") else 0)
     total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False),
-                                              layers)
+                                              first.get("layers", 0))
     rows, start, reused, skipped = [], time.perf_counter(), [], []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:
@@ -131,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
                     print(f"kareljax scan: step {step} skipped: {e}", file=sys.stderr)
                     skipped.append(step)
                     continue
+                except ValueError as e:  # a collection the options cannot use; earlier steps stay cached
+                    print(f"kareljax scan: step {step}: {e}", file=sys.stderr)
+                    return 2
                 write_cached(cache, step, cached)
             else:
                 reused.append(step)

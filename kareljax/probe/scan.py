@@ -216,6 +216,10 @@ def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str
     states = collections["train"]["states"]
     if states.ndim == 3:
         return [(None, collections)]
+    if states.shape[0] != len(collections["train"]["program"]):
+        raise ValueError(f"per-layer states of shape {states.shape} are not specs first (a "
+                         "collection written before the [specs, layers, P, d] layout): collect "
+                         "again with `kareljax collect --per-layer --overwrite`")
 
     def view(select):
         return {split: {**c, "states": select(c["states"])} for split, c in collections.items()}

@@ -1,6 +1,7 @@
 """Collections on disk: <workdir>/collect/step_<S>/<split>-<k>.npz shards plus index.json.
 
-index.json: {"step", "alts", "forced", "per_layer", "conditions", "layout": {height, width, n_shown},
+index.json: {"step", "alts", "forced", "per_layer", "layers" (states per spec and token when
+per_layer: the states array is [specs, layers, P, d]), "conditions", "layout": {height, width, n_shown},
 "splits": {split: {"specs": n, "shards": [file names]}}}.
 """
 from __future__ import annotations

@@ -95,3 +95,8 @@ def test_per_layer_collections_scan_every_layer_and_their_mean(tmp_path, model, 
     assert len(rows) == scan.probes_per_step(options, 1 + len(ALTS), layers=layers)
     assert sorted({r.get("layer", -1) for r in rows}) == [-1] + list(range(layers))
     assert all(0 <= r["test_acc"] <= 1 for r in rows)
+
+    layers_first = {s: {**c, "states": np.moveaxis(c["states"], 0, 1)}  # the old layout
+                    for s, c in ((s, store.read_split(parts[True], s)) for s in ("train", "val", "test"))}
+    with pytest.raises(ValueError, match="--overwrite"):
+        scan.layer_views(layers_first)
