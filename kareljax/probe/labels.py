@@ -13,6 +13,13 @@ with the value of that statement's first evaluation (1: the condition held, the 
 then-branch ran). It has no offsets; its rows carry offset 0 (the hidden state producing the
 statement's first token, before the condition is read).
 
+Two further tasks ([D beyond], not in the default scan) read the state in the robot's own frame at
+the start of the run: `turns`, its facing relative to the starting facing (quarter turns to the
+left, 0..3), and `ego_start_position`, its displacement from the start as (steps forward, steps to
+the left) of the starting pose. They depend on the semantics like every state task (a `move()`
+into a wall moves nothing; an alternative semantics re-maps which actions turn), but not on where
+in the grid the robot started or which way it faced, which the model reads from the prompt.
+
 By default every offset and every semantics uses the same sample set (the samples whose entries are
 valid for all of them); `sample_sets` reports it. Labels are int32 [M, heads] per task; a task with
 several heads counts a sample correct only when every head is right.
@@ -36,17 +43,21 @@ class Task:
 
 
 def tasks(height: int, width: int) -> tuple[Task, ...]:
-    """The six label tasks for an interior of height x width (relative positions in -s..s,
-    s = max(height, width): 13 classes for the 6x6 interior)."""
+    """The state label tasks for an interior of height x width: SPEC §8's six, then the two in
+    the starting frame (relative positions in -s..s, s = max(height, width): 13 classes for the
+    6x6 interior)."""
     span = 2 * max(height, width) + 1
     return (Task("facing", (4,)), Task("start_position", (span, span)),
             Task("end_position", (span, span)), Task("front_wall", (2,)),
-            Task("position", (height, width)), Task("walls", (2, 2, 2, 2)))
+            Task("position", (height, width)), Task("walls", (2, 2, 2, 2)),
+            Task("turns", (4,)), Task("ego_start_position", (span, span)))
 
 
 BRANCH = Task("branch", (2,))
-TASK_NAMES = ("facing", "start_position", "end_position", "front_wall", "position", "walls",
-              BRANCH.name)
+PAPER_TASK_NAMES = ("facing", "start_position", "end_position", "front_wall", "position", "walls",
+                    BRANCH.name)
+EGO_TASK_NAMES = ("turns", "ego_start_position")
+TASK_NAMES = PAPER_TASK_NAMES + EGO_TASK_NAMES
 _CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
 
 
@@ -118,7 +129,7 @@ def labels(collected: dict, samples: dict, height: int, width: int, example: int
 
     row, col, facing = at("row", entry), at("col", entry), at("facing", entry)
     zeros = np.zeros_like(entry)
-    row0, col0 = at("row", zeros), at("col", zeros)
+    row0, col0, facing0 = at("row", zeros), at("col", zeros), at("facing", zeros)
     last = collected["num_actions"][:, example][sp, sem].astype(np.int32)
     last = np.broadcast_to(last, entry.shape)
     row_end, col_end = at("row", last), at("col", last)
@@ -130,6 +141,8 @@ def labels(collected: dict, samples: dict, height: int, width: int, example: int
         return walls[sp, row + dr, col + dc].astype(np.int32)
 
     front = DELTAS[facing]
+    ahead, left = DELTAS[facing0], DELTAS[(facing0 - 1) % 4]   # the starting frame
+    moved = np.stack([row - row0, col - col0], -1)
     sides = [wall_at(*DELTAS[d]) for d in range(4)]                        # N, E, S, W
     out = {"facing": facing[..., None],
            "start_position": np.stack([col - col0 + span, row - row0 + span], -1),
@@ -137,7 +150,10 @@ def labels(collected: dict, samples: dict, height: int, width: int, example: int
            "front_wall": walls[sp, row + front[..., 0], col + front[..., 1]][..., None]
            .astype(np.int32),
            "position": np.stack([row - 1, col - 1], -1),
-           "walls": np.stack(sides, -1)}
+           "walls": np.stack(sides, -1),
+           "turns": ((facing0 - facing) % 4)[..., None],
+           "ego_start_position": np.stack([(moved * ahead).sum(-1) + span,
+                                           (moved * left).sum(-1) + span], -1)}
     return out
 
 

@@ -29,7 +29,7 @@ DEPTH_NAMES = tuple(models.DEPTHS)
 @dataclasses.dataclass(frozen=True)
 class ScanOptions:
     depths: tuple[str, ...] = DEPTH_NAMES
-    tasks: tuple[str, ...] = labels.TASK_NAMES  # branch only where programs have conditionals
+    tasks: tuple[str, ...] = labels.PAPER_TASK_NAMES  # + labels.EGO_TASK_NAMES on request
     offsets: tuple[int, ...] = labels.OFFSETS
     seeds: int = 3
     alts: tuple[int, ...] | None = None        # None: every alternative that was collected

@@ -103,3 +103,30 @@ def test_branch_labels_under_alternative_semantics_match_reference_runs(cond_col
 def test_straight_line_collections_have_no_branch_samples(collected):
     assert "cond_stmt" not in collected
     assert len(labels.branch_samples(collected)["spec"]) == 0
+
+
+def test_starting_frame_labels_of_the_hand_made_trace(collected):
+    samples = labels.aligned(collected, offsets=(0,), common=False)
+    got = labels.labels(collected, samples, 4, 4)
+    # start (2,2) facing east; after each action (2,3)E, (2,3)S, (3,3)S, (3,3)S: one quarter turn
+    # to the right (3 to the left) after turn_right; one step forward (east), then one to the
+    # right (south, -1 to the left) of the starting pose
+    assert got["turns"][0, :, 0, 0].tolist() == [0, 3, 3, 3]
+    assert got["ego_start_position"][0, :, 0].tolist() == [[5, 4], [5, 4], [5, 3], [5, 3]]
+
+
+def test_starting_frame_labels_under_alternative_semantics_match_reference_runs(collected, spec):
+    program = parser.parse("def run() { move(); turn_right(); move(); pick_marker() }")
+    start = generate.worlds_from_glyphs(spec["inputs"][0, 0])
+    samples = labels.aligned(collected, offsets=(0,), common=False)
+    got = labels.labels(collected, samples, 4, 4)
+    for row, alt in enumerate(ALTS, start=1):
+        run = reference.run(program, start, remap=semantics.ALT_MAPS[alt])
+        first, after = run.actions[0], run.actions[1:5]
+        assert got["turns"][0, :, row, 0].tolist() == [(first.facing - a.facing) % 4 for a in after]
+        ahead = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}
+        fr, fc = ahead[first.facing]
+        lr, lc = ahead[(first.facing - 1) % 4]
+        assert got["ego_start_position"][0, :, row].tolist() == [
+            [(a.row - first.row) * fr + (a.col - first.col) * fc + 4,
+             (a.row - first.row) * lr + (a.col - first.col) * lc + 4] for a in after]

@@ -54,6 +54,18 @@ def test_unknown_tasks_are_rejected():
     with pytest.raises(ValueError, match="unknown \\['brnch'\\]"):
         scan.ScanOptions(tasks=("brnch",))
     assert "branch" in scan.ScanOptions().tasks
+    assert not set(scan.ScanOptions().tasks) & {"turns", "ego_start_position"}  # on request only
+
+
+def test_starting_frame_tasks_on_request(tmp_path, model):
+    directory = _collect_store(tmp_path, "icml_cpu", model)
+    options = scan.ScanOptions(depths=("linear",), tasks=("turns", "ego_start_position"),
+                               offsets=(-1, 0), seeds=1,
+                               fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+    rows = scan.scan_step(directory, options)
+    assert len(rows) == scan.probes_per_step(options, 1 + len(ALTS)) == 2 * 2 * 2
+    assert sorted({r["task"] for r in rows}) == ["ego_start_position", "turns"]
+    assert all(0 <= r["test_acc"] <= 1 and 0 < r["majority_acc"] <= 1 for r in rows)
 
 
 def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label():
