@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False),
                                               first.get("layers", 0))
+    if first.get("per_layer") and "layers" not in first:
+        total = None   # an index written before it recorded the layer count: no total to show
     rows, start, reused, skipped = [], time.perf_counter(), [], []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:

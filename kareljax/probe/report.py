@@ -28,9 +28,9 @@ import numpy as np
 from kareljax.probe.report_data import (  # noqa: F401
     CURRENT, DEPTH_LABELS, OFFSET_LABELS, PAPER_GENERATIVE, PAPER_R2, PAPER_TABLE1, REPORT_DIR, RESULTS_FILE, ReportInputError, TABLE1_OFFSETS, load_run)
 from kareljax.probe.report_summaries import (  # noqa: F401
-    accuracy_table, correlation, fit_line, last_step, layer_table, orig_vs_alt, per_task_table, phase_of, phase_spans, semantic_content, values_of)
+    accuracy_table, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, semantic_content, values_of)
 from kareljax.probe.report_figures import (  # noqa: F401
-    plot_correlation, plot_layers, plot_orig_vs_alt, plot_progress)
+    plot_correlation, plot_layer_tasks, plot_layers, plot_orig_vs_alt, plot_progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -109,6 +109,14 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         if layers:
             figures["layers"] = plot_layers(os.path.join(out_dir, "layers.png"), layers,
                                             layer_step)
+        layer_steps = values_of(run.layer_results, "step")
+        layer_depth = "linear" if "linear" in values_of(run.layer_results, "depth") else \
+            values_of(run.layer_results, "depth")[0]
+        by_task = layer_task_table(run.layer_results, sorted({layer_steps[0], layer_step}),
+                                   depth=layer_depth)
+        if by_task:
+            figures["layers_by_task"] = plot_layer_tasks(
+                os.path.join(out_dir, "layers_by_task.png"), by_task, CURRENT, layer_depth)
     table1 = accuracy_table(results, last)
     baseline_table = accuracy_table(results, 0) if has_baseline else {}
 
@@ -227,6 +235,11 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if layers:
         md += [f"![layers]({rel(figures['layers'])})", ""]
         md += ["Mean test accuracy (original semantics) of probes on single layers' states."]
+    if "layers_by_task" in figures:
+        md += ["", f"![layers by task]({rel(figures['layers_by_task'])})", "",
+               f"Each task on its own, current state ({layer_depth} probes): the first and the "
+               "last probed step, original and alternative semantics, with their chance levels "
+               "(the most frequent train label)."]
     else:
         md.append("Per-layer states were not collected (no rows with a `layer` key in "
                   "results.jsonl): only the mean over layers was probed.")

@@ -186,3 +186,35 @@ def plot_layers(path: str, table: dict[tuple[int, int, str], float], step: int) 
     return _save(fig, path)
 
 
+
+
+def plot_layer_tasks(path: str, table: dict, offset: int, depth: str) -> str:
+    """One panel per task: test accuracy against layer for each (step, semantics) of
+    `report_summaries.layer_task_table`, the later step in colour, the earliest (the untrained
+    baseline) in grey; solid original, dashed alternative; dotted lines the chance levels."""
+    tasks = list(table)
+    cols = min(3, len(tasks))
+    rows = -(-len(tasks) // cols)
+    fig = _figure(0.6 + 3.0 * cols, 0.6 + 2.4 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, task in zip(axes, tasks):
+        cells = table[task]
+        steps = sorted({step for step, _ in cells})
+        for (step, kind), cell in sorted(cells.items()):
+            color = "0.55" if step == steps[0] and len(steps) > 1 else "tab:blue"
+            style = "-" if kind == "original" else "--"
+            layers = range(len(cell["acc"]))
+            ax.plot(layers, 100 * np.asarray(cell["acc"]), style, color=color, marker="o", ms=3,
+                    label=f"step {step}, {kind}")
+            if np.isfinite(cell["chance"]):
+                ax.axhline(100 * cell["chance"], ls=":", lw=0.8, color="k" if kind == "original"
+                           else "0.5")
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("layer (0 = embeddings)", fontsize=8)
+        ax.set_ylabel("test accuracy (%)", fontsize=8)
+    for ax in axes[len(tasks):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"per-layer probes by task ({DEPTH_LABELS.get(depth, depth)}, offset {offset}; "
+                 "dotted: chance, black original, grey alternative)", fontsize=9)
+    return _save(fig, path)

@@ -188,3 +188,28 @@ def layer_table(layer_results, step: int) -> dict[tuple[int, int, str], float]:
             if select(rows, layer=layer, offset=o, depth=d)}
 
 
+
+
+def layer_task_table(layer_results, steps, offset: int = CURRENT, depth: str = "linear") -> dict:
+    """Per task, per-layer test accuracy at each of `steps` (e.g. the untrained baseline and the
+    last checkpoint) under the original semantics and the alternatives (their mean), with each
+    one's chance level: {task: {(step, "original" | "alternative"): {"acc": [per layer],
+    "chance": float}}} (NaN where a layer has no row)."""
+    rows = select(layer_results, offset=offset, depth=depth, step=tuple(steps))
+    layers = values_of(rows, "layer")
+    out = {}
+    for task in values_of(rows, "task"):
+        cells = {}
+        for step in steps:
+            for kind in ("original", "alternative"):
+                cell = [r for r in select(rows, task=task, step=step)
+                        if (r["semantics"] == "original") == (kind == "original")]
+                if not cell:
+                    continue
+                cells[(step, kind)] = {
+                    "acc": [_mean(select(cell, layer=la)) for la in layers],
+                    "chance": _mean(cell, "majority_acc") if all(
+                        "majority_acc" in r for r in cell) else math.nan}
+        if cells:
+            out[task] = cells
+    return out

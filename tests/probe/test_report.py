@@ -200,6 +200,27 @@ def test_optional_inputs_missing_and_per_layer(tmp_path):
     _valid_png(summary["figures"]["progress"])
     assert "](layers.png)" in md
     assert summary["probes"] == len(_rows(rng))      # per-layer rows kept apart
+    _valid_png(summary["figures"]["layers_by_task"])
+    assert "](layers_by_task.png)" in md
+
+
+def test_layer_task_table_keeps_tasks_steps_and_semantics_apart():
+    rows = [{"step": step, "semantics": sem, "offset": -1, "depth": "linear", "task": task,
+             "seed": 0, "layer": layer, "test_acc": acc, "majority_acc": chance}
+            for step, sem, task, layer, acc, chance in [
+                (0, "original", "turns", 0, 0.5, 0.4), (0, "original", "turns", 1, 0.6, 0.4),
+                (9, "original", "turns", 0, 0.5, 0.4), (9, "original", "turns", 1, 0.9, 0.4),
+                (9, "alt8", "turns", 0, 0.3, 0.2), (9, "alt8", "turns", 1, 0.7, 0.2),
+                (9, "alt11", "turns", 0, 0.5, 0.4), (9, "alt11", "turns", 1, 0.5, 0.4),
+                (9, "original", "facing", 0, 0.25, 0.25), (9, "original", "facing", 1, 0.3, 0.25)]]
+    rows.append({**rows[3], "offset": 0, "test_acc": 0.0})          # another offset: left out
+    table = report.layer_task_table(rows, [0, 9])
+    assert set(table) == {"turns", "facing"}
+    assert table["turns"][(9, "original")] == {"acc": [0.5, 0.9], "chance": 0.4}
+    alt = table["turns"][(9, "alternative")]                 # the mean of alt8 and alt11
+    assert alt["acc"] == pytest.approx([0.4, 0.6]) and alt["chance"] == pytest.approx(0.3)
+    assert table["turns"][(0, "original")]["acc"] == [0.5, 0.6]
+    assert (0, "alternative") not in table["turns"] and set(table["facing"]) == {(9, "original")}
 
 
 def test_a_forced_baseline_step_has_no_generation_accuracy(tmp_path):
