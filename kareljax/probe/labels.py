@@ -16,9 +16,9 @@ statement's first token, before the condition is read).
 Two further tasks ([D beyond], not in the default scan) read the state in the robot's own frame at
 the start of the run: `turns`, its facing relative to the starting facing (quarter turns to the
 left, 0..3), and `ego_start_position`, its displacement from the start as (steps forward, steps to
-the left) of the starting pose. They depend on the semantics like every state task (a `move()`
-into a wall moves nothing; an alternative semantics re-maps which actions turn), but not on where
-in the grid the robot started or which way it faced, which the model reads from the prompt.
+the left) of the starting pose. They depend on the semantics like every state task (an
+alternative semantics re-maps which actions turn; a `move()` into a wall moves nothing), but not on
+the starting pose itself, which the model reads from the prompt's grids.
 
 By default every offset and every semantics uses the same sample set (the samples whose entries are
 valid for all of them); `sample_sets` reports it. Labels are int32 [M, heads] per task; a task with

@@ -235,11 +235,11 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if layers:
         md += [f"![layers]({rel(figures['layers'])})", ""]
         md += ["Mean test accuracy (original semantics) of probes on single layers' states."]
-    if "layers_by_task" in figures:
-        md += ["", f"![layers by task]({rel(figures['layers_by_task'])})", "",
-               f"Each task on its own, current state ({layer_depth} probes): the first and the "
-               "last probed step, original and alternative semantics, with their chance levels "
-               "(the most frequent train label)."]
+        if "layers_by_task" in figures:
+            md += ["", f"![layers by task]({rel(figures['layers_by_task'])})", "",
+                   f"Each task on its own, current state ({layer_depth} probes): the first and "
+                   "the last probed step, original and alternative semantics, with their chance "
+                   "levels (the most frequent train label)."]
     else:
         md.append("Per-layer states were not collected (no rows with a `layer` key in "
                   "results.jsonl): only the mean over layers was probed.")

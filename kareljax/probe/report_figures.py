@@ -186,8 +186,6 @@ def plot_layers(path: str, table: dict[tuple[int, int, str], float], step: int) 
     return _save(fig, path)
 
 
-
-
 def plot_layer_tasks(path: str, table: dict, offset: int, depth: str) -> str:
     """One panel per task: test accuracy against layer for each (step, semantics) of
     `report_summaries.layer_task_table`, the later step in colour, the earliest (the untrained

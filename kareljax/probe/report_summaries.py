@@ -188,8 +188,6 @@ def layer_table(layer_results, step: int) -> dict[tuple[int, int, str], float]:
             if select(rows, layer=layer, offset=o, depth=d)}
 
 
-
-
 def layer_task_table(layer_results, steps, offset: int = CURRENT, depth: str = "linear") -> dict:
     """Per task, per-layer test accuracy at each of `steps` (e.g. the untrained baseline and the
     last checkpoint) under the original semantics and the alternatives (their mean), with each
