@@ -43,13 +43,19 @@ def test_labels_of_the_hand_made_trace(collected):
     assert orig["front_wall"][:, 0].tolist() == [0, 0, 0, 0]
 
 
-def test_alternative_labels_match_reference_runs(collected, spec):
+def _reference_runs(collected, spec):
+    """(semantics row, the reference interpreter's run under that alternative, the labels at
+    offset 0) for each alternative of the hand-made spec."""
     program = parser.parse("def run() { move(); turn_right(); move(); pick_marker() }")
     start = generate.worlds_from_glyphs(spec["inputs"][0, 0])
     samples = labels.aligned(collected, offsets=(0,), common=False)
     got = labels.labels(collected, samples, 4, 4)
     for row, alt in enumerate(ALTS, start=1):
-        run = reference.run(program, start, remap=semantics.ALT_MAPS[alt])
+        yield row, reference.run(program, start, remap=semantics.ALT_MAPS[alt]), got
+
+
+def test_alternative_labels_match_reference_runs(collected, spec):
+    for row, run, got in _reference_runs(collected, spec):
         after = run.actions[1:5]  # entry 0 is the initial state
         assert got["facing"][0, :, row, 0].tolist() == [a.facing for a in after]
         assert got["position"][0, :, row].tolist() == [[a.row - 1, a.col - 1] for a in after]
@@ -116,12 +122,7 @@ def test_starting_frame_labels_of_the_hand_made_trace(collected):
 
 
 def test_starting_frame_labels_under_alternative_semantics_match_reference_runs(collected, spec):
-    program = parser.parse("def run() { move(); turn_right(); move(); pick_marker() }")
-    start = generate.worlds_from_glyphs(spec["inputs"][0, 0])
-    samples = labels.aligned(collected, offsets=(0,), common=False)
-    got = labels.labels(collected, samples, 4, 4)
-    for row, alt in enumerate(ALTS, start=1):
-        run = reference.run(program, start, remap=semantics.ALT_MAPS[alt])
+    for row, run, got in _reference_runs(collected, spec):
         first, after = run.actions[0], run.actions[1:5]
         assert got["turns"][0, :, row, 0].tolist() == [(first.facing - a.facing) % 4 for a in after]
         ahead = {0: (-1, 0), 1: (0, 1), 2: (1, 0), 3: (0, -1)}
