@@ -72,15 +72,15 @@ def _subsample(samples: dict, limit: int, seed: int) -> dict:
             "entry": samples["entry"][:, keep]}
 
 
-def _split_arrays(collection: dict, options: ScanOptions, limit: int, rows: np.ndarray,
-                  height: int, width: int):
+def _split_samples(collection: dict, options: ScanOptions, limit: int, rows: np.ndarray,
+                   height: int, width: int) -> tuple[dict, dict]:
+    """(samples, labels {task: [O, M, S', heads]}) of one split: they depend on the programs
+    and traces only, so every layer view of a per-layer collection shares them."""
     samples = labels.aligned(collection, options.offsets, options.example,
                              correct_only=options.correct_only)
     samples = _subsample(samples, limit, seed=0)
-    x = collection["states"][samples["spec"], samples["token"]].astype(np.float32)
     y = labels.labels(collection, samples, height, width, options.example)  # [O, M, S, heads]
-    y = {task: values[:, :, rows] for task, values in y.items()}
-    return x, y, samples
+    return samples, {task: values[:, :, rows] for task, values in y.items()}
 
 
 def _pad_rows(a: np.ndarray, size: int, axis: int) -> np.ndarray:
@@ -196,12 +196,14 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
               "test": options.max_eval_samples}
     collections = {split: store.read_split(directory, split) for split in limits}
 
+    prepared = {split: _split_samples(collected, options, limits[split], rows_sel, height, width)
+                for split, collected in collections.items()} if task_list else {}
     results = []
     for layer, views in layer_views(collections):
         rows = []
         if task_list:
-            rows += _state_rows(views, options, limits, task_list, rows_sel, semantics,
-                                alts, index["step"], height, width, directory, progress)
+            rows += _state_rows(views, prepared, options, task_list, semantics, alts,
+                                index["step"], directory, progress)
         if labels.BRANCH.name in options.tasks:
             rows += _branch_rows(views, options, limits, rows_sel, semantics, alts,
                                  index["step"], progress)
@@ -228,11 +230,13 @@ def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str
         (layer, view(lambda s, layer=layer: s[:, layer])) for layer in range(states.shape[1])]
 
 
-def _state_rows(collections, options, limits, task_list, rows_sel, semantics, alts, step,
-                height, width, directory, progress) -> list[dict]:
-    """The state tasks' probes: (offset x semantics x task) for every depth and seed."""
-    split_data = {split: _split_arrays(collected, options, limits[split], rows_sel, height, width)
-                  for split, collected in collections.items()}
+def _state_rows(collections, prepared, options, task_list, semantics, alts, step, directory,
+                progress) -> list[dict]:
+    """The state tasks' probes: (offset x semantics x task) for every depth and seed, on the
+    states of `collections` at the samples of `prepared` ({split: (samples, labels)})."""
+    split_data = {split: (collections[split]["states"][samples["spec"], samples["token"]]
+                          .astype(np.float32), y)
+                  for split, (samples, y) in prepared.items()}
     counts = tuple(len(split_data[s][0]) for s in ("train", "val", "test"))
     if min(counts) == 0:
         raise NoSamplesError(f"{directory}: no probe samples in some split (train, val, test = "

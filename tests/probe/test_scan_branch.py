@@ -6,7 +6,7 @@ import pytest
 from kareljax import config_files
 from kareljax.data import dataset_config, generate
 from kareljax.eval.evaluate import program_grammar
-from kareljax.probe import collect, fit, scan, store
+from kareljax.probe import collect, fit, labels, scan, store
 
 ALTS = (8,)
 OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offsets=(0,), seeds=2,
@@ -103,7 +103,11 @@ def test_per_layer_collections_scan_every_layer_and_their_mean(tmp_path, model, 
 
     options = scan.ScanOptions(depths=("linear",), tasks=("facing",), offsets=(0,), seeds=1,
                                fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+    real = labels.aligned
+    aligned_calls = []
+    monkeypatch.setattr(labels, "aligned", lambda *a, **k: aligned_calls.append(1) or real(*a, **k))
     rows = scan.scan_step(parts[True], options)
+    assert len(aligned_calls) == 3     # samples and labels once per split, not once per layer
     assert len(rows) == scan.probes_per_step(options, 1 + len(ALTS), layers=layers)
     assert sorted({r.get("layer", -1) for r in rows}) == [-1] + list(range(layers))
     assert all(0 <= r["test_acc"] <= 1 for r in rows)
