@@ -28,7 +28,7 @@ import numpy as np
 from kareljax.probe.report_data import (  # noqa: F401
     CURRENT, DEPTH_LABELS, OFFSET_LABELS, PAPER_GENERATIVE, PAPER_R2, PAPER_TABLE1, REPORT_DIR, RESULTS_FILE, ReportInputError, TABLE1_OFFSETS, load_run)
 from kareljax.probe.report_summaries import (  # noqa: F401
-    accuracy_table, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, semantic_content, values_of)
+    accuracy_table, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, semantic_content, values_of, why_undefined)
 from kareljax.probe.report_figures import (  # noqa: F401
     plot_correlation, plot_layer_tasks, plot_layers, plot_orig_vs_alt, plot_progress)
 
@@ -222,12 +222,18 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     md += ["", "## 5. Semantic content vs generation accuracy", ""]
     if correlations:
         md += [f"![correlation]({rel(figures['correlation'])})", ""]
-        rows = [[DEPTH_LABELS.get(d, d), str(len(c["steps"])), f"{c['slope']:.3f}",
-                 f"{c['r2']:.3f}"] for d, c in correlations.items()]
+        number = lambda v: f"{v:.3f}" if np.isfinite(v) else "—"
+        rows = [[DEPTH_LABELS.get(d, d), str(len(c["steps"])), number(c["slope"]),
+                 number(c["r2"])] for d, c in correlations.items()]
         md += _table(["depth", "checkpoints", "slope", "R²"], rows)
         md += ["", f"Least-squares line of semantic content on generation accuracy (correct) over "
                f"the checkpoints with both (step 0 too, unless it was collected by forced "
                f"decoding). The paper reports R² = {PAPER_R2}."]
+        undefined = {}                                   # reason -> depths, in depth order
+        for depth, c in correlations.items():
+            if why_undefined(c):
+                undefined.setdefault(why_undefined(c), []).append(DEPTH_LABELS.get(depth, depth))
+        md += [x for why, depths in undefined.items() for x in ("", f"No R² ({', '.join(depths)}): {why}.")]
     else:
         md.append("Not computed (see the notes).")
 

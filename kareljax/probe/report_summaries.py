@@ -164,6 +164,18 @@ def correlation(content: dict[int, float], generation: dict[int, dict],
     return {"steps": steps, "x": x, "y": y, "slope": slope, "intercept": intercept, "r2": r2}
 
 
+def why_undefined(c: dict) -> str | None:
+    """Why a `correlation` result has no R² (None when it has one), in words for the report."""
+    if np.isfinite(c["r2"]):
+        return None
+    if len(c["steps"]) < 3:
+        return f"only {len(c['steps'])} checkpoint(s) have both numbers (3 needed)"
+    if np.ptp(c["x"]) == 0:
+        return (f"generation accuracy is {100 * c['x'][0]:.1f} % at every checkpoint "
+                f"({', '.join(map(str, c['steps']))}): there is no line to fit")
+    return "semantic content is the same at every checkpoint"
+
+
 def phase_spans(total_steps: int) -> list[tuple[str, float, float]]:
     """(name, first step, last step) of the paper's three training phases."""
     return [(name, a * total_steps, b * total_steps) for name, a, b in PHASES]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from kareljax.commands import report as report_command
-from kareljax.probe import report, report_data
+from kareljax.probe import report, report_data, report_summaries
 
 STEPS = (0, 50, 100)
 TOTAL_STEPS = 100
@@ -285,3 +285,13 @@ def test_progress_figure_without_probes_has_accuracy_and_loss_panels(tmp_path):
             [{"step": 200, "val_correct": 0.45}], loss, floors)
     heights = {name: image.imread(path).shape[0] for name, path in paths.items()}
     assert heights["acc"] * 3 == pytest.approx(heights["all"] * 2, abs=3)  # 2 panels vs 3
+
+
+def test_an_undefined_r2_says_why():
+    flat = report.correlation({5: 0.3, 6: 0.4, 7: 0.5}, {s: {"correct": 0.05} for s in (5, 6, 7)})
+    assert np.isnan(flat["r2"])
+    assert "5.0 % at every checkpoint (5, 6, 7)" in report_summaries.why_undefined(flat)
+    few = report.correlation({5: 0.3, 6: 0.4}, {5: {"correct": 0.1}, 6: {"correct": 0.2}})
+    assert "only 2 checkpoint(s)" in report_summaries.why_undefined(few)
+    fitted = report.correlation({5: 0.3, 6: 0.4, 7: 0.6}, {s: {"correct": s / 10} for s in (5, 6, 7)})
+    assert np.isfinite(fitted["r2"]) and report_summaries.why_undefined(fitted) is None
