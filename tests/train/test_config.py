@@ -21,6 +21,20 @@ def test_preset_configs_validate(name):
     assert config.model.size == name
 
 
+@pytest.mark.parametrize("name, world, steps", [("small_6x6", 8, 14_000), ("small_8x8", 10, 5_000)])
+def test_world_size_variants_of_small_change_only_the_world_and_schedule(name, world, steps):
+    config, small = config_files.load(f"configs/{name}.py"), config_files.load("configs/small.py")
+    train_config.validate(config)
+    assert (config.data.world_height, config.data.world_width) == (world, world)
+    assert config.train.num_steps == steps
+    assert config.model.to_dict() == small.model.to_dict()
+    same = lambda c: {k: v for k, v in c.items() if k not in ("world_height", "world_width",
+                                                              "num_steps", "checkpoint_every",
+                                                              "eval_every")}
+    assert same(config.data.to_dict()) == same(small.data.to_dict())
+    assert same(config.train.to_dict()) == same(small.train.to_dict())
+
+
 def test_icml_config_is_the_paper_run():
     config = config_files.load("icml")
     t = config.train
