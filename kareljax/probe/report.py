@@ -233,7 +233,8 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         for depth, c in correlations.items():
             if why_undefined(c):
                 undefined.setdefault(why_undefined(c), []).append(DEPTH_LABELS.get(depth, depth))
-        md += [x for why, depths in undefined.items() for x in ("", f"No R² ({', '.join(depths)}): {why}.")]
+        for why, depths in undefined.items():
+            md += ["", f"No R² ({', '.join(depths)}): {why}."]
     else:
         md.append("Not computed (see the notes).")
 
