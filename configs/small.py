@@ -19,18 +19,23 @@ from kareljax.train import train_config
 NUM_STEPS = 12_000
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(world_size: int = 6, num_steps: int = NUM_STEPS, checkpoints: int = 8,
+               evals: int = 16) -> ml_collections.ConfigDict:
+    """This run on a `world_size` x `world_size` world (border ring included) for `num_steps`
+    steps, with `checkpoints` permanent checkpoints and `evals` val evaluations spread over the
+    run; configs/small_6x6.py and small_8x8.py call it with their world and schedule."""
     config = ml_collections.ConfigDict()
     data = presets.icml_cpu()
     data.min_length, data.max_length, data.train_lengths = 1, 5, ()
+    data.world_height = data.world_width = world_size
     config.data = data
     model = train_config.model_section("small", dtype="float32")
     model.d_model, model.n_layers, model.n_heads, model.d_mlp = 128, 4, 2, 512
     config.model = model
     config.train = train_config.train_section(
-        seed=0, batch_size=16, grad_accum=1, num_steps=NUM_STEPS, lr=2e-3, b2=0.98, warmup_steps=400,
-        schedule="linear", data_source="fresh", checkpoint_every=NUM_STEPS // 8,
-        keep_latest_every=200, log_every=50, eval_every=NUM_STEPS // 16, eval_examples=256)
+        seed=0, batch_size=16, grad_accum=1, num_steps=num_steps, lr=2e-3, b2=0.98, warmup_steps=400,
+        schedule="linear", data_source="fresh", checkpoint_every=num_steps // checkpoints,
+        keep_latest_every=200, log_every=50, eval_every=num_steps // evals, eval_examples=256)
     config.probe = ml_collections.ConfigDict({
         "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 100})
     return config

@@ -15,9 +15,5 @@ NUM_STEPS = 14_000
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = config_files.load(str(pathlib.Path(__file__).with_name("small.py")))
-    config.data.world_height = config.data.world_width = 8
-    train = config.train
-    train.num_steps = NUM_STEPS
-    train.checkpoint_every, train.eval_every = NUM_STEPS // 8, NUM_STEPS // 16
-    return config
+    small = config_files.load_module(str(pathlib.Path(__file__).with_name("small.py")))
+    return small.get_config(world_size=8, num_steps=NUM_STEPS, checkpoints=8, evals=16)

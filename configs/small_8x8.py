@@ -15,9 +15,5 @@ NUM_STEPS = 5_000
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = config_files.load(str(pathlib.Path(__file__).with_name("small.py")))
-    config.data.world_height = config.data.world_width = 10
-    train = config.train
-    train.num_steps = NUM_STEPS
-    train.checkpoint_every, train.eval_every = NUM_STEPS // 5, NUM_STEPS // 10
-    return config
+    small = config_files.load_module(str(pathlib.Path(__file__).with_name("small.py")))
+    return small.get_config(world_size=10, num_steps=NUM_STEPS, checkpoints=5, evals=10)

@@ -35,13 +35,16 @@ def resolve(spec: str) -> pathlib.Path:
                       f"{', '.join(known_presets())} (files in {CONFIG_DIR})")
 
 
-def _read_file(path: pathlib.Path) -> ml_collections.ConfigDict:
-    spec = importlib.util.spec_from_file_location(f"kareljax_config_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def load_module(spec: str):
+    """The module of config file or preset `spec`, for a config built from another one's
+    parametrised `get_config` (configs/small_6x6.py calls small.py's)."""
+    path = resolve(spec)
+    module_spec = importlib.util.spec_from_file_location(f"kareljax_config_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"--config: {path} defines no get_config()")
-    return module.get_config()
+    return module
 
 
 def _parse_value(text: str, current):
@@ -89,7 +92,7 @@ def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
 
 def load(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
     """The config of file or preset `spec` with `overrides` ("data.seed=3", ...) applied."""
-    config = _read_file(resolve(spec))
+    config = load_module(spec).get_config()
     for item in overrides:
         apply_override(config, item)
     return config

@@ -231,8 +231,8 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                f"decoding). The paper reports R² = {PAPER_R2}."]
         undefined = {}                                   # reason -> depths, in depth order
         for depth, c in correlations.items():
-            if why_undefined(c):
-                undefined.setdefault(why_undefined(c), []).append(DEPTH_LABELS.get(depth, depth))
+            if why := why_undefined(c):
+                undefined.setdefault(why, []).append(DEPTH_LABELS.get(depth, depth))
         for why, depths in undefined.items():
             md += ["", f"No R² ({', '.join(depths)}): {why}."]
     else:
