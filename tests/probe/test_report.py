@@ -42,7 +42,7 @@ def _rows(rng, layer=None):
     return rows
 
 
-def _write_run(directory, rows, collect=True):
+def _write_run(directory, rows, collect=True, correct_rate=CORRECT_RATE):
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / "results.jsonl", "w") as f:
         for row in rows:
@@ -67,7 +67,7 @@ def _write_run(directory, rows, collect=True):
         sd = directory / "collect" / f"step_{step:08d}"
         sd.mkdir(parents=True)
         n = 200
-        correct = rng.random(n) < CORRECT_RATE[step]
+        correct = rng.random(n) < correct_rate[step]
         np.savez(sd / "test-00000.npz", correct=correct,
                  correct_gen=correct & (rng.random(n) < 0.9),
                  generated_length=rng.integers(1, 11, n).astype(np.int32),
@@ -295,3 +295,16 @@ def test_an_undefined_r2_says_why():
     assert "only 2 checkpoint(s)" in report_summaries.why_undefined(few)
     fitted = report.correlation({5: 0.3, 6: 0.4, 7: 0.6}, {s: {"correct": s / 10} for s in (5, 6, 7)})
     assert np.isfinite(fitted["r2"]) and report_summaries.why_undefined(fitted) is None
+
+
+def test_printed_summary_is_strict_json_with_an_undefined_r2(tmp_path, capsys):
+    directory = tmp_path / "babbling"
+    _write_run(directory, _rows(np.random.default_rng(3)), correct_rate={s: 0.0 for s in STEPS})
+    assert report_command.run(argparse.Namespace(workdir=str(directory), out=None)) == 0
+
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    summary = json.loads(capsys.readouterr().out, parse_constant=reject)
+    assert summary["r2"] == {depth: None for depth in DEPTHS}   # flat generation: no line
+    assert summary["table1"]["0/mlp1"] is not None
