@@ -115,10 +115,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
+    layers = store.layer_count(store.step_dir(args.workdir, steps[0]), first)
     total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False),
-                                              first.get("layers", 0))
-    if first.get("per_layer") and "layers" not in first:
-        total = None   # an index written before it recorded the layer count: no total to show
+                                              layers)
     rows, start, reused, skipped = [], time.perf_counter(), [], []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
 
@@ -58,3 +59,22 @@ def read_split(directory: str, split: str) -> dict:
                                 f"{sorted(index['splits'])})")
     parts = [np.load(os.path.join(directory, name)) for name in index["splits"][split]["shards"]]
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0].files}
+
+
+def layer_count(directory: str, index: dict | None = None) -> int:
+    """The number of layers in a per-layer collection (0 for one reduced to the mean): the index's
+    "layers", or for an index written before it recorded them, axis 1 of the stored states array
+    (read from the .npy header of its first train shard, without loading the array)."""
+    index = read_index(directory) if index is None else index
+    if not index.get("per_layer"):
+        return 0
+    if "layers" in index:
+        return index["layers"]
+    split = "train" if "train" in index["splits"] else next(iter(index["splits"]))
+    shard = os.path.join(directory, index["splits"][split]["shards"][0])
+    with zipfile.ZipFile(shard) as archive, archive.open("states.npy") as member:
+        major, _ = np.lib.format.read_magic(member)
+        read_header = (np.lib.format.read_array_header_1_0 if major == 1
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, _ = read_header(member)
+    return shape[1]
