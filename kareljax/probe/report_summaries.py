@@ -10,7 +10,7 @@ import numpy as np
 from kareljax.probe.report_data import CURRENT, PHASES, TABLE1_OFFSETS
 
 BRANCH_TASK = "branch"   # labels.BRANCH; its rows carry offset 0
-STARTING_FRAME_TASKS = ("turns", "ego_start_position")   # labels.EGO_TASK_NAMES
+STARTING_FRAME_TASKS = ("turns", "ego_start_position")   # = labels.EGO_TASK_NAMES (tested)
 
 from kareljax.probe.report_data import (  # noqa: F401
     DEPTH_ORDER)

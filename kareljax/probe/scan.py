@@ -143,15 +143,22 @@ def _inputs(splits: dict) -> tuple[list[np.ndarray], tuple[int, ...], list[int]]
     return [_pad_rows(x, size, 0) for x, size in zip(xs, sizes)], counts, sizes
 
 
-def _branch_rows(collections: dict, options: ScanOptions, limits: dict, rows_sel, semantics,
-                 alts, step: int, progress) -> list[dict]:
-    """The branch task's probes (offset 0, one per semantics, depth and seed); [] when the
-    collection has no conditional statements or some split has no sample."""
+def _branch_samples(collections: dict, options: ScanOptions, limits: dict) -> dict:
+    """Each split's branch-task samples (conditional statements and their labels), subsampled to
+    its limit; computed once per checkpoint and shared by every layer view."""
     samples = {}
     for split, collected in collections.items():
         found = labels.branch_samples(collected, options.example, options.correct_only)
         keep = _kept(len(found["spec"]), limits[split], seed=0)
         samples[split] = {k: v[keep] for k, v in found.items()}
+    return samples
+
+
+def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_sel, semantics,
+                 alts, step: int, progress) -> list[dict]:
+    """The branch task's probes (offset 0, one per semantics, depth and seed) on `samples`
+    (`_branch_samples`); [] when the collection has no conditional statements or some split has
+    no sample."""
     if min(len(v["spec"]) for v in samples.values()) == 0:
         return []
     xs, counts, sizes = _inputs({s: collections[s]["states"][v["spec"], v["token"]]
@@ -198,14 +205,16 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
 
     prepared = {split: _split_samples(collected, options, limits[split], rows_sel, height, width)
                 for split, collected in collections.items()} if task_list else {}
+    branch = (_branch_samples(collections, options, limits)
+              if labels.BRANCH.name in options.tasks else None)
     results = []
     for layer, views in layer_views(collections):
         rows = []
         if task_list:
             rows += _state_rows(views, prepared, options, task_list, semantics, alts,
                                 index["step"], directory, progress)
-        if labels.BRANCH.name in options.tasks:
-            rows += _branch_rows(views, options, limits, rows_sel, semantics, alts,
+        if branch is not None:
+            rows += _branch_rows(views, branch, options, rows_sel, semantics, alts,
                                  index["step"], progress)
         results += rows if layer is None else [{**row, "layer": layer} for row in rows]
     return results

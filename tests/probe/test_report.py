@@ -173,6 +173,9 @@ def test_starting_frame_tasks_stay_out_of_semantic_content_beside_paper_tasks():
     only = [r for r in rows if r["task"] == "turns"]
     assert report.semantic_content(only) == {"linear": {5: pytest.approx(0.9)}}
     assert {r["task"] for r in report.per_task_table(rows, 5, None)} == {"facing", "turns"}
+    # The report keeps its own copy of the names (it does not import jax via labels): the same.
+    from kareljax.probe import labels
+    assert report_summaries.STARTING_FRAME_TASKS == labels.EGO_TASK_NAMES
 
 
 def test_missing_results_exit_2(tmp_path, capsys):

@@ -13,18 +13,19 @@ OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offse
                            fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
 
 
-def _collect_store(tmp_path, preset: str, model) -> str:
+def _collect_store(tmp_path, preset: str, model, per_layer: bool = False) -> str:
     data = config_files.load(preset).data
     records = next(generate.generate_split(data, "test", chunk_size=64))
     records = {k: v[:64] for k, v in records.items()}
     grammar = program_grammar(data)
     part = collect.collect_batch(model, dataset_config.layout(data), records, grammar,
-                                 max_steps=data.max_steps, alts=ALTS, forced=True)
+                                 max_steps=data.max_steps, alts=ALTS, forced=True,
+                                 per_layer=per_layer)
     layout = dataset_config.layout(data)
-    meta = {"step": 7, "alts": list(ALTS), "forced": True, "per_layer": False,
+    meta = {"step": 7, "alts": list(ALTS), "forced": True, "per_layer": per_layer,
             "conditions": collect.has_conditions(grammar),
             "layout": {"height": layout.height, "width": layout.width, "n_shown": layout.n_shown}}
-    directory = str(tmp_path / preset)
+    directory = str(tmp_path / f"{preset}_per_layer_{per_layer}")
     for split in ("train", "val", "test"):
         store.write_split(directory, split, part, meta)
     return directory
@@ -48,6 +49,22 @@ def test_branch_probes_only_with_conditionals(tmp_path, model, preset, condition
     assert len({r["train_samples"] for r in branch}) == 1
     assert branch[0]["train_samples"] != next(r for r in rows if r["task"] == "facing")[
         "train_samples"]  # its own sample set
+
+
+def test_per_layer_branch_probes_share_one_sample_set(tmp_path, model, monkeypatch):
+    """A per-layer collection with conditionals: branch probes for the mean and every layer, on
+    samples found once per split (not once per layer view)."""
+    directory = _collect_store(tmp_path, "cond_cpu", model, per_layer=True)
+    real = labels.branch_samples
+    calls = []
+    monkeypatch.setattr(labels, "branch_samples", lambda *a, **k: calls.append(1) or real(*a, **k))
+    rows = scan.scan_step(directory, OPTIONS)
+    assert len(calls) == 3
+    layers = model.n_layers + 2
+    branch = [r for r in rows if r["task"] == "branch"]
+    assert sorted({r.get("layer", -1) for r in branch}) == [-1] + list(range(layers))
+    assert len(branch) == (1 + layers) * 2 * (1 + len(ALTS))        # views x seeds x semantics
+    assert len({r["train_samples"] for r in branch}) == 1
 
 
 def test_unknown_tasks_are_rejected():
