@@ -21,8 +21,9 @@ def test_preset_configs_validate(name):
     assert config.model.size == name
 
 
-@pytest.mark.parametrize("name, world, steps", [("small_6x6", 8, 14_000), ("small_8x8", 10, 5_000)])
-def test_world_size_variants_of_small_change_only_the_world_and_schedule(name, world, steps):
+@pytest.mark.parametrize("name, world, steps", [("small_6x6", 8, 14_000), ("small_8x8", 10, 5_000),
+                                               ("small_24k", 6, 24_000)])
+def test_variants_of_small_change_only_the_world_and_schedule(name, world, steps):
     config, small = config_files.load(f"configs/{name}.py"), config_files.load("configs/small.py")
     train_config.validate(config)
     assert (config.data.world_height, config.data.world_width) == (world, world)
