@@ -23,7 +23,8 @@ def get_config(world_size: int = 6, num_steps: int = NUM_STEPS, checkpoints: int
                evals: int = 16) -> ml_collections.ConfigDict:
     """This run on a `world_size` x `world_size` world (border ring included) for `num_steps`
     steps, with `checkpoints` permanent checkpoints and `evals` val evaluations spread over the
-    run; configs/small_6x6.py and small_8x8.py call it with their world and schedule."""
+    run; configs/small_6x6.py, small_8x8.py and small_24k.py call it with their world and
+    schedule."""
     config = ml_collections.ConfigDict()
     data = presets.icml_cpu()
     data.min_length, data.max_length, data.train_lengths = 1, 5, ()

@@ -17,4 +17,4 @@ NUM_STEPS = 24_000
 
 def get_config() -> ml_collections.ConfigDict:
     small = config_files.load_module(str(pathlib.Path(__file__).with_name("small.py")))
-    return small.get_config(world_size=6, num_steps=NUM_STEPS, checkpoints=8, evals=16)
+    return small.get_config(num_steps=NUM_STEPS)   # small.py's world, checkpoints and evals
