@@ -1,6 +1,6 @@
-"""The analysis scripts beside docs/results' figures run on a synthetic run and plot the numbers
-the report's summaries define (they call the report's readers, so a change there must keep them
-working)."""
+"""docs/results/small_24k/plot_turns.py, the script beside the turn-count figures, runs on a
+synthetic run and plots the numbers the report's summaries define (it calls the report's readers,
+so a change there must keep it working)."""
 import importlib.util
 import pathlib
 
@@ -32,8 +32,8 @@ def _turns_rows():
                 rows.append({"step": step, "semantics": sem, "alt": alt, "offset": offset,
                              "depth": "linear", "task": "turns", "seed": 0,
                              "val_acc": accuracy(step), "test_acc": accuracy(step),
-                             "majority_acc": 0.6 if alt < 0 else 0.5, "best_step": 10, "train_samples": 100,
-                             "val_samples": 50, "test_samples": 50})
+                             "majority_acc": 0.6 if alt < 0 else 0.5, "best_step": 10,
+                             "train_samples": 100, "val_samples": 50, "test_samples": 50})
     return rows
 
 
@@ -49,18 +49,18 @@ def _is_png(path):
         return f.read(8) == PNG_MAGIC
 
 
-def test_plot_seeds_differences_are_orig_minus_mean_alt_above_chance(turns_run, tmp_path):
-    plot_seeds = _load("plot_seeds")
-    diff = plot_seeds.differences(str(turns_run))
+def test_seed_differences_are_orig_minus_mean_alt_above_chance(turns_run, tmp_path):
+    plot_turns = _load("plot_turns")
+    diff = plot_turns.differences(str(turns_run))
     for offset in (-1, 0):
         # above chance: original 0.1 + 0.002 s, alternatives' mean 0.2 + 0.0005 s
         assert diff[offset] == pytest.approx({s: 100 * (0.0015 * s - 0.1) for s in STEPS})
     out = tmp_path / "seeds.png"
-    plot_seeds.main(str(out), f"seed 0={turns_run}", f"seed 1={turns_run}")
+    plot_turns.seeds_figure(str(out), f"seed 0={turns_run}", f"seed 1={turns_run}")
     assert _is_png(out)
 
 
-def test_plot_turns_draws_from_forced_and_own_program_runs(turns_run, tmp_path):
+def test_orig_vs_alt_figure_draws_from_forced_and_own_program_runs(turns_run, tmp_path):
     out = tmp_path / "turns.png"
-    _load("plot_turns").main(str(turns_run), str(turns_run), str(out))
+    _load("plot_turns").orig_vs_alt_figure(str(turns_run), str(turns_run), str(out))
     assert _is_png(out)
