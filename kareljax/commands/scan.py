@@ -13,7 +13,10 @@ probes of checkpoints collected since (an interrupted scan resumes). Options (wi
 `kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,
 max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
 decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
-batch 64, 1,024 eval samples); `--profile paper` uses SPEC §9's 10,000 steps of 1,024.
+batch 64) on at most 20,000 train and 1,024 val and test samples per checkpoint; `--profile paper`
+uses SPEC §9's 10,000 steps of 1,024 on up to 100,000 train samples. A seeded subsample is drawn
+where a split has more (each row records `<split>_samples`, used, and `<split>_available`, found,
+and the scan says when a limit left samples unused).
 """
 from __future__ import annotations
 
@@ -94,6 +97,24 @@ def write_cached(cache: str, step: int, rows: list[dict]) -> None:
     os.replace(path + ".tmp", path)
 
 
+def capped_samples_note(rows: list[dict]) -> str | None:
+    """A line saying which splits' limits (max_train_samples, max_eval_samples) left aligned
+    samples unused, or None when every probe saw all of them."""
+    limited = []
+    for split, option in (("train", "max_train_samples"), ("val", "max_eval_samples"),
+                          ("test", "max_eval_samples")):
+        capped = [r for r in rows
+                  if r.get(f"{split}_available", r[f"{split}_samples"]) > r[f"{split}_samples"]]
+        if capped:
+            used = max(r[f"{split}_samples"] for r in capped)
+            found = max(r[f"{split}_available"] for r in capped)
+            limited.append(f"{split} {used:,} of up to {found:,} (--config.{option})")
+    if not limited:
+        return None
+    return ("kareljax scan: the probes used a subsample of the aligned samples of some "
+            "checkpoints: " + "; ".join(limited) + "; raise the limit to use them all")
+
+
 def run(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -139,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
                 reused.append(step)
                 bar.update(len(cached))
             rows += cached
+    note = capped_samples_note(rows)
+    if note:
+        print(note, file=sys.stderr)
     if reused:
         print(f"kareljax scan: reused the results of steps {reused} from {cache}",
               file=sys.stderr)

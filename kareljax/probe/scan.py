@@ -24,6 +24,7 @@ import numpy as np
 from kareljax.probe import fit, labels, models, store
 
 DEPTH_NAMES = tuple(models.DEPTHS)
+SPLITS = ("train", "val", "test")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,9 +68,16 @@ def _kept(m: int, limit: int, seed: int) -> np.ndarray:
 
 
 def _subsample(samples: dict, limit: int, seed: int) -> dict:
+    """At most `limit` of the aligned samples; "available" keeps how many there were."""
     keep = _kept(len(samples["spec"]), limit, seed)
     return {"spec": samples["spec"][keep], "token": samples["token"][keep],
-            "entry": samples["entry"][:, keep]}
+            "entry": samples["entry"][:, keep], "available": len(samples["spec"])}
+
+
+def _sample_counts(used: tuple[int, ...], available: tuple[int, ...]) -> dict:
+    """A result row's sample counts: used by the probes and found before the split's limit."""
+    return {**{f"{s}_samples": n for s, n in zip(SPLITS, used)},
+            **{f"{s}_available": n for s, n in zip(SPLITS, available)}}
 
 
 def _split_samples(collection: dict, options: ScanOptions, limit: int, rows: np.ndarray,
@@ -137,9 +145,9 @@ def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:
 def _inputs(splits: dict) -> tuple[list[np.ndarray], tuple[int, ...], list[int]]:
     """(z-scored inputs padded to fixed row counts, real row counts, padded sizes) of
     {split: x [M, d]}."""
-    counts = tuple(len(splits[s]) for s in ("train", "val", "test"))
+    counts = tuple(len(splits[s]) for s in SPLITS)
     sizes = [_bucket(n) for n in counts]
-    xs = fit.zscore(*(splits[s] for s in ("train", "val", "test")))
+    xs = fit.zscore(*(splits[s] for s in SPLITS))
     return [_pad_rows(x, size, 0) for x, size in zip(xs, sizes)], counts, sizes
 
 
@@ -150,7 +158,8 @@ def _branch_samples(collections: dict, options: ScanOptions, limits: dict) -> di
     for split, collected in collections.items():
         found = labels.branch_samples(collected, options.example, options.correct_only)
         keep = _kept(len(found["spec"]), limits[split], seed=0)
-        samples[split] = {k: v[keep] for k, v in found.items()}
+        samples[split] = {**{k: v[keep] for k, v in found.items()},
+                          "available": len(found["spec"])}
     return samples
 
 
@@ -164,11 +173,12 @@ def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_se
     xs, counts, sizes = _inputs({s: collections[s]["states"][v["spec"], v["token"]]
                                  .astype(np.float32) for s, v in samples.items()})
     ys = []
-    for split, size in zip(("train", "val", "test"), sizes):
+    for split, size in zip(SPLITS, sizes):
         label = samples[split]["label"][:, rows_sel]                       # [M, S', 1]
         ys.append(_pad_rows(np.moveaxis(label, 1, 0), size, 1))            # [S', rows, 1]
     majority = [majority_accuracy(ys[0][s, :counts[0]], ys[2][s, :counts[2]])
                 for s in range(len(semantics))]
+    sample_counts = _sample_counts(counts, tuple(samples[s]["available"] for s in SPLITS))
     layout = models.HeadLayout.of(labels.BRANCH.heads, 1, 2)
     stacked = {f: np.stack([getattr(layout, f)] * len(semantics))
                for f in ("mask", "offset", "valid")}
@@ -180,9 +190,7 @@ def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_se
                 rows.append({"step": step, "semantics": semantics[s],
                              "alt": -1 if s == 0 else alts[s - 1], "offset": 0, "depth": depth,
                              "task": labels.BRANCH.name, "seed": seed, **result,
-                             "majority_acc": majority[s],
-                             "train_samples": counts[0], "val_samples": counts[1],
-                             "test_samples": counts[2]})
+                             "majority_acc": majority[s], **sample_counts})
     return rows
 
 
@@ -246,7 +254,7 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
     split_data = {split: (collections[split]["states"][samples["spec"], samples["token"]]
                           .astype(np.float32), y)
                   for split, (samples, y) in prepared.items()}
-    counts = tuple(len(split_data[s][0]) for s in ("train", "val", "test"))
+    counts = tuple(len(split_data[s][0]) for s in SPLITS)
     if min(counts) == 0:
         raise NoSamplesError(f"{directory}: no probe samples in some split (train, val, test = "
                              f"{counts}); the programs may be too short for the offsets")
@@ -267,11 +275,12 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
             out[p, :len(values), :values.shape[1]] = values
         return out
 
-    ys = [labels_for(s, size) for s, size in zip(("train", "val", "test"), sizes)]
+    ys = [labels_for(s, size) for s, size in zip(SPLITS, sizes)]
     stacked = {f: np.stack([getattr(layouts[t], f) for _, _, t in keys_of])
                for f in ("mask", "offset", "valid")}
     majority = [majority_accuracy(ys[0][p, :counts[0]], ys[2][p, :counts[2]])
                 for p in range(len(keys_of))]
+    sample_counts = _sample_counts(counts, tuple(prepared[s][0]["available"] for s in SPLITS))
     results = []
     for depth in options.depths:
         for seed in range(options.seeds):
@@ -282,9 +291,7 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
                     "step": step, "semantics": semantics[s],
                     "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
                     "depth": depth, "task": task_list[t].name, "seed": seed, **result,
-                    "majority_acc": majority[p],
-                    "train_samples": counts[0], "val_samples": counts[1],
-                    "test_samples": counts[2]})
+                    "majority_acc": majority[p], **sample_counts})
     return results
 
 

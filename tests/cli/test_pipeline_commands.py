@@ -8,6 +8,7 @@ import pytest
 from kareljax import cli
 from kareljax.probe import store
 
+SPLITS = ("train", "val", "test")
 SMALL = ["--config.data.num_train=400", "--config.data.num_val=100", "--config.data.num_test=100"]
 
 
@@ -58,6 +59,8 @@ def test_collect_then_scan(run_dir, capsys):
     keys = {(r["step"], r["semantics"], r["offset"], r["depth"], r["task"], r["seed"]) for r in rows}
     assert len(keys) == len(rows)
     assert all(0 <= r["test_acc"] <= 1 and 0 <= r["val_acc"] <= 1 for r in rows)
+    assert all(r[f"{s}_samples"] == r[f"{s}_available"] for r in rows for s in SPLITS)
+    assert "subsample" not in capsys.readouterr().err      # 60 specs: under every limit
     assert (run_dir / "results.csv").exists()
 
     # Same options again: every checkpoint's rows come from the scan cache, unchanged; a step
@@ -74,7 +77,32 @@ def test_collect_then_scan(run_dir, capsys):
     assert cli.main(scan_args) == 0
     assert "reused the results of steps [0, 10]" in capsys.readouterr().err
 
+    # A train limit below the aligned samples: a seeded subsample, recorded and reported.
+    assert cli.main(["scan", "--workdir", str(run_dir), "--config.fit.steps=2",
+                     "--config.fit.eval_every=2", "--config.seeds=1", "--config.offsets=(-1,)",
+                     "--config.depths=('linear',)", "--config.tasks=('facing',)",
+                     "--config.max_train_samples=50"]) == 0
+    capped = [json.loads(line) for line in open(run_dir / "results.jsonl")]
+    assert {r["train_samples"] for r in capped} == {50}
+    available = max(r["train_available"] for r in capped)
+    assert available > 50 and all(r["val_samples"] == r["val_available"] for r in capped)
+    err = capsys.readouterr().err
+    assert f"train 50 of up to {available:,} (--config.max_train_samples)" in err
+    assert "(--config.max_eval_samples)" not in err
+
 
 def test_scan_rejects_bad_options(run_dir, capsys):
     assert cli.main(["scan", "--workdir", str(run_dir), "--config.fit.stepz=4"]) == 2
     assert "stepz" in capsys.readouterr().err
+
+
+def test_capped_samples_note_names_each_limited_split():
+    from kareljax.commands.scan import capped_samples_note
+    full = {"train_samples": 90, "train_available": 90, "val_samples": 30, "val_available": 30,
+            "test_samples": 30, "test_available": 30}
+    assert capped_samples_note([full]) is None
+    older = {"train_samples": 90, "val_samples": 30, "test_samples": 30}   # cached before the field
+    assert capped_samples_note([older, full]) is None
+    note = capped_samples_note([full, {**full, "train_samples": 64, "test_samples": 16}])
+    assert "train 64 of up to 90 (--config.max_train_samples); test 16 of up to 30" in note
+    assert "val " not in note

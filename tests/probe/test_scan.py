@@ -1,5 +1,8 @@
-"""The branch task in the scan: programs with conditionals get branch probes (offset 0, one per
-semantics, depth and seed); straight-line collections get none."""
+"""`scan.scan_step` on small forced collections: the branch task (programs with conditionals get
+branch probes, offset 0, one per semantics, depth and seed; straight-line collections get none),
+task checks, chance levels, per-layer collections and the sample limits."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -137,3 +140,22 @@ def test_per_layer_collections_scan_every_layer_and_their_mean(tmp_path, model, 
                     for s, c in ((s, store.read_split(parts[True], s)) for s in ("train", "val", "test"))}
     with pytest.raises(ValueError, match="--overwrite"):
         scan.layer_views(layers_first)
+
+
+def test_sample_limits_draw_a_subsample_and_record_what_was_found(tmp_path, model):
+    """max_train_samples / max_eval_samples below the aligned samples: every probe (state tasks and
+    branch) trains on a seeded subsample; the rows say how many were used and how many found."""
+    directory = _collect_store(tmp_path, "cond_cpu", model)
+    full = scan.scan_step(directory, OPTIONS)
+    limited = dataclasses.replace(OPTIONS, seeds=1, max_train_samples=10, max_eval_samples=8)
+    rows = scan.scan_step(directory, limited)
+    for task in ("facing", "branch"):
+        found = next(r for r in full if r["task"] == task)
+        assert all(found[f"{s}_samples"] == found[f"{s}_available"] for s in scan.SPLITS)
+        row = next(r for r in rows if r["task"] == task)
+        assert (row["train_samples"], row["val_samples"], row["test_samples"]) == (
+            min(10, found["train_samples"]), min(8, found["val_samples"]),
+            min(8, found["test_samples"]))
+        assert all(row[f"{s}_available"] == found[f"{s}_samples"] for s in scan.SPLITS)
+    assert next(r for r in rows if r["task"] == "facing")["train_available"] > 10
+    assert scan.scan_step(directory, limited) == rows          # the same subsample every time
