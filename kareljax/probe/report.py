@@ -28,7 +28,7 @@ import numpy as np
 from kareljax.probe.report_data import (  # noqa: F401
     CURRENT, DEPTH_LABELS, OFFSET_LABELS, PAPER_GENERATIVE, PAPER_R2, PAPER_TABLE1, REPORT_DIR, RESULTS_FILE, ReportInputError, TABLE1_OFFSETS, load_run)
 from kareljax.probe.report_summaries import (  # noqa: F401
-    accuracy_table, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, semantic_content, values_of, why_undefined)
+    accuracy_table, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, sample_counts, semantic_content, values_of, why_undefined)
 from kareljax.probe.report_figures import (  # noqa: F401
     plot_correlation, plot_layer_tasks, plot_layers, plot_orig_vs_alt, plot_progress)
 
@@ -52,6 +52,20 @@ def points(value: float) -> str:
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _samples_sentence(counts: dict[str, dict]) -> str | None:
+    """'Samples per probe (train / val / test): ...', with the subsampled splits' totals."""
+    if not counts:
+        return None
+    span = lambda lo, hi: f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"  # noqa: E731
+    text = ("Samples per probe (" + " / ".join(counts) + "): "
+            + " / ".join(span(*c["used"]) for c in counts.values()) + " per checkpoint")
+    capped = [f"{split} {c['found']:,}" for split, c in counts.items() if c["found"]]
+    if capped:
+        text += (" (a seeded subsample where a split had more aligned samples: up to "
+                 + ", ".join(capped) + " found; the scan's max_train_samples / max_eval_samples)")
+    return text + "."
 
 
 def write_report(workdir: str, out_dir: str | None = None) -> dict:
@@ -130,6 +144,8 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                                                          + "s" * (len(alts) > 1) if alts else "")
               + f") on {len(steps)} checkpoints (steps {', '.join(map(str, steps))})"
               + (f" of {run.total_steps} training steps" if run.total_steps else "") + ".")
+    if samples := _samples_sentence(sample_counts(results)):
+        md += ["", samples]
     md.append("")
     if gen_steps:
         g = run.generation[gen_steps[-1]]

@@ -223,3 +223,17 @@ def layer_task_table(layer_results, steps, offset: int = CURRENT, depth: str = "
         if cells:
             out[task] = cells
     return out
+
+
+def sample_counts(rows) -> dict[str, dict]:
+    """Per split, the probes' samples: {"used": (fewest, most), "found": most found, or None when
+    every probe used all it found} (rows from scans before `<split>_available` count as full)."""
+    counts = {}
+    for split in ("train", "val", "test"):
+        used = [r[f"{split}_samples"] for r in rows if f"{split}_samples" in r]
+        if not used:
+            continue
+        found = [r[f"{split}_available"] for r in rows
+                 if r.get(f"{split}_available", r[f"{split}_samples"]) > r[f"{split}_samples"]]
+        counts[split] = {"used": (min(used), max(used)), "found": max(found) if found else None}
+    return counts

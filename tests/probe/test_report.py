@@ -148,6 +148,7 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
     assert summary["final_generation"]["correct"] == pytest.approx(gen[100])
     assert "Per-layer states were not collected" in md
     assert "babbling" in md and "semantics acquisition" in md
+    assert "Samples per probe (train / val / test): 100 / 50 / 50 per checkpoint." in md
 
 
 def test_summaries_match_definitions():
@@ -311,3 +312,19 @@ def test_printed_summary_is_strict_json_with_an_undefined_r2(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out, parse_constant=reject)
     assert summary["r2"] == {depth: None for depth in DEPTHS}   # flat generation: no line
     assert summary["table1"]["0/mlp1"] is not None
+
+
+def test_sample_counts_give_ranges_and_the_subsampled_totals():
+    base = {"train_samples": 900, "val_samples": 300, "test_samples": 300}
+    full = {**base, "train_available": 900, "val_available": 300, "test_available": 300}
+    capped = {**full, "train_samples": 500, "train_available": 2000}
+    counts = report_summaries.sample_counts([base, full, capped])
+    assert counts == {"train": {"used": (500, 900), "found": 2000},
+                      "val": {"used": (300, 300), "found": None},
+                      "test": {"used": (300, 300), "found": None}}
+    assert report._samples_sentence(counts) == (
+        "Samples per probe (train / val / test): 500–900 / 300 / 300 per checkpoint (a seeded "
+        "subsample where a split had more aligned samples: up to train 2,000 found; the scan's "
+        "max_train_samples / max_eval_samples).")
+    assert report_summaries.sample_counts([{"test_acc": 0.5}]) == {}
+    assert report._samples_sentence({}) is None
