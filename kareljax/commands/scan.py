@@ -100,15 +100,10 @@ def write_cached(cache: str, step: int, rows: list[dict]) -> None:
 def capped_samples_note(rows: list[dict]) -> str | None:
     """A line saying which splits' limits (max_train_samples, max_eval_samples) left aligned
     samples unused, or None when every probe saw all of them."""
-    limited = []
-    for split, option in (("train", "max_train_samples"), ("val", "max_eval_samples"),
-                          ("test", "max_eval_samples")):
-        capped = [r for r in rows
-                  if r.get(f"{split}_available", r[f"{split}_samples"]) > r[f"{split}_samples"]]
-        if capped:
-            used = max(r[f"{split}_samples"] for r in capped)
-            found = max(r[f"{split}_available"] for r in capped)
-            limited.append(f"{split} {used:,} of up to {found:,} (--config.{option})")
+    from kareljax.probe.report_summaries import sample_counts
+    option = {"train": "max_train_samples", "val": "max_eval_samples", "test": "max_eval_samples"}
+    limited = [f"{split} {c['used'][1]:,} of up to {c['found']:,} (--config.{option[split]})"
+               for split, c in sample_counts(rows).items() if c["found"]]
     if not limited:
         return None
     return ("kareljax scan: the probes used a subsample of the aligned samples of some "

@@ -103,6 +103,7 @@ def test_capped_samples_note_names_each_limited_split():
     assert capped_samples_note([full]) is None
     older = {"train_samples": 90, "val_samples": 30, "test_samples": 30}   # cached before the field
     assert capped_samples_note([older, full]) is None
-    note = capped_samples_note([full, {**full, "train_samples": 64, "test_samples": 16}])
+    smaller = {k: v // 2 for k, v in full.items()}        # a checkpoint with fewer samples, all used
+    note = capped_samples_note([smaller, {**full, "train_samples": 64, "test_samples": 16}])
     assert "train 64 of up to 90 (--config.max_train_samples); test 16 of up to 30" in note
     assert "val " not in note
