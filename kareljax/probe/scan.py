@@ -178,7 +178,7 @@ def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_se
         ys.append(_pad_rows(np.moveaxis(label, 1, 0), size, 1))            # [S', rows, 1]
     majority = [majority_accuracy(ys[0][s, :counts[0]], ys[2][s, :counts[2]])
                 for s in range(len(semantics))]
-    sample_counts = _sample_counts(counts, tuple(samples[s]["available"] for s in SPLITS))
+    count_fields = _sample_counts(counts, tuple(samples[s]["available"] for s in SPLITS))
     layout = models.HeadLayout.of(labels.BRANCH.heads, 1, 2)
     stacked = {f: np.stack([getattr(layout, f)] * len(semantics))
                for f in ("mask", "offset", "valid")}
@@ -190,7 +190,7 @@ def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_se
                 rows.append({"step": step, "semantics": semantics[s],
                              "alt": -1 if s == 0 else alts[s - 1], "offset": 0, "depth": depth,
                              "task": labels.BRANCH.name, "seed": seed, **result,
-                             "majority_acc": majority[s], **sample_counts})
+                             "majority_acc": majority[s], **count_fields})
     return rows
 
 
@@ -280,7 +280,7 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
                for f in ("mask", "offset", "valid")}
     majority = [majority_accuracy(ys[0][p, :counts[0]], ys[2][p, :counts[2]])
                 for p in range(len(keys_of))]
-    sample_counts = _sample_counts(counts, tuple(prepared[s][0]["available"] for s in SPLITS))
+    count_fields = _sample_counts(counts, tuple(prepared[s][0]["available"] for s in SPLITS))
     results = []
     for depth in options.depths:
         for seed in range(options.seeds):
@@ -291,7 +291,7 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
                     "step": step, "semantics": semantics[s],
                     "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
                     "depth": depth, "task": task_list[t].name, "seed": seed, **result,
-                    "majority_acc": majority[p], **sample_counts})
+                    "majority_acc": majority[p], **count_fields})
     return results
 
 

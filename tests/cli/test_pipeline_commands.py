@@ -7,8 +7,8 @@ import pytest
 
 from kareljax import cli
 from kareljax.probe import store
+from kareljax.probe.scan import SPLITS
 
-SPLITS = ("train", "val", "test")
 SMALL = ["--config.data.num_train=400", "--config.data.num_val=100", "--config.data.num_test=100"]
 
 
