@@ -21,6 +21,7 @@ does not read back is skipped with a warning instead of being set aside.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import shutil
 import warnings
@@ -31,6 +32,17 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 KEEP_ROLLING = 2
+
+
+class _QuietReadOnlyNotice(logging.Filter):
+    """Drops orbax's "Given directory is read only" warning: readers open runs read-only on
+    purpose, once per checkpoint, and the notice would only clutter their progress bars."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Given directory is read only")
+
+
+logging.getLogger("absl").addFilter(_QuietReadOnlyNotice())
 
 
 @dataclasses.dataclass

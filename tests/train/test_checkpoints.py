@@ -2,6 +2,7 @@
 warning naming it, a half-written one is ignored."""
 from __future__ import annotations
 
+import logging
 import shutil
 
 import jax
@@ -10,9 +11,6 @@ import pytest
 
 from kareljax.train.checkpoints import CorruptCheckpointWarning
 from tests.train.conftest import load, restore
-
-# A failed read can leave orbax/tensorstore objects for the garbage collector to complain about.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
 
 def step_dirs(workdir) -> list[int]:
@@ -90,3 +88,16 @@ def test_readers_move_and_delete_nothing(runs, tmp_path):
     assert step == 12
     assert step_dirs(workdir) == [8, 12, 16] and saving.is_dir()
     assert not (workdir / "corrupt_checkpoints").exists()
+
+
+def test_readers_open_runs_without_orbax_s_read_only_notice(runs, caplog):
+    # eval/collect/scan open a read-only manager per checkpoint; orbax's warning about it would
+    # be printed between every progress-bar update.
+    from kareljax.train.checkpoints import Checkpoints
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        Checkpoints(runs["one"] / "checkpoints", read_only=True).close()
+        logging.getLogger("absl").warning("Given directory is read only=%s", "x")
+        logging.getLogger("absl").warning("another orbax warning")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "another orbax warning" in messages
+    assert not [m for m in messages if "read only" in m]
