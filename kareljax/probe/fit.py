@@ -108,7 +108,7 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
 
 def zscore(x_train, x_val, x_test):
     """Inputs z-scored with the val split's statistics."""
-    mean, std = x_val.mean(0), x_val.std(0) + 1e-6
     if not len(x_val):
         raise ValueError("no val samples to take the z-scoring statistics from")
+    mean, std = x_val.mean(0), x_val.std(0) + 1e-6
     return tuple((x - mean) / std for x in (x_train, x_val, x_test))

@@ -16,19 +16,20 @@ OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offse
                            fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
 
 
-def _collect_store(tmp_path, preset: str, model, per_layer: bool = False) -> str:
+def _collect_store(tmp_path, preset: str, model, per_layer: bool = False, specs: int = 64,
+                   step: int = 7) -> str:
     data = config_files.load(preset).data
     records = next(generate.generate_split(data, "test", chunk_size=64))
-    records = {k: v[:64] for k, v in records.items()}
+    records = {k: v[:specs] for k, v in records.items()}
     grammar = program_grammar(data)
     part = collect.collect_batch(model, dataset_config.layout(data), records, grammar,
                                  max_steps=data.max_steps, alts=ALTS, forced=True,
                                  per_layer=per_layer)
     layout = dataset_config.layout(data)
-    meta = {"step": 7, "alts": list(ALTS), "forced": True, "per_layer": per_layer,
+    meta = {"step": step, "alts": list(ALTS), "forced": True, "per_layer": per_layer,
             "conditions": collect.has_conditions(grammar),
             "layout": {"height": layout.height, "width": layout.width, "n_shown": layout.n_shown}}
-    directory = str(tmp_path / f"{preset}_per_layer_{per_layer}")
+    directory = str(tmp_path / f"{preset}_per_layer_{per_layer}_{specs}_specs_step_{step}")
     for split in ("train", "val", "test"):
         store.write_split(directory, split, part, meta)
     return directory
@@ -68,6 +69,21 @@ def test_per_layer_branch_probes_share_one_sample_set(tmp_path, model, monkeypat
     assert sorted({r.get("layer", -1) for r in branch}) == [-1] + list(range(layers))
     assert len(branch) == (1 + layers) * 2 * (1 + len(ALTS))        # views x seeds x semantics
     assert len({r["train_samples"] for r in branch}) == 1
+
+
+def test_checkpoints_with_different_sample_counts_share_one_compilation(tmp_path, model):
+    # Sample arrays are padded to fixed sizes, so a scan over many checkpoints compiles `fit`
+    # once per depth however many samples each checkpoint has.
+    first = _collect_store(tmp_path, "icml_cpu", model, specs=64, step=100)
+    second = _collect_store(tmp_path, "icml_cpu", model, specs=40, step=200)
+    options = scan.ScanOptions(depths=("linear",), tasks=("facing", "position"), offsets=(-1, 0),
+                               seeds=2, fit=fit.FitOptions(steps=6, batch_size=8, eval_every=3))
+    before = fit.fit._cache_size()
+    rows = scan.scan_step(first, options)
+    assert fit.fit._cache_size() == before + 1
+    rows += scan.scan_step(second, options)
+    assert fit.fit._cache_size() == before + 1
+    assert len({r["train_samples"] for r in rows}) == 2  # the two really differ
 
 
 def test_unknown_tasks_are_rejected():
