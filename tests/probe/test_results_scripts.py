@@ -1,7 +1,8 @@
-"""docs/results/small_24k/plot_turns.py, the script beside the turn-count figures, runs on a
-synthetic run and plots the numbers the report's summaries define (it calls the report's readers,
-so a change there must keep it working)."""
+"""The scripts beside the figures of docs/results/small_24k (plot_turns.py, plot_grid_frame.py)
+run on synthetic runs and plot the numbers the report's summaries define (they call the report's
+readers, so a change there must keep them working)."""
 import importlib.util
+import json
 import pathlib
 
 import pytest
@@ -63,4 +64,38 @@ def test_seed_differences_are_orig_minus_mean_alt_above_chance(turns_run, tmp_pa
 def test_orig_vs_alt_figure_draws_from_forced_and_own_program_runs(turns_run, tmp_path):
     out = tmp_path / "turns.png"
     _load("plot_turns").orig_vs_alt_figure(str(turns_run), str(turns_run), str(out))
+    assert _is_png(out)
+
+
+def _grid_rows():
+    """facing and position, current state, linear and 1-layer; facing 0.6 at step 0 and 0.4
+    later, position 0.2 then 0.1; chance 0.25 and 0.05."""
+    rows = []
+    for step in STEPS:
+        for depth in ("linear", "mlp1"):
+            for task, untrained, trained, chance in (("facing", 0.6, 0.4, 0.25),
+                                                     ("position", 0.2, 0.1, 0.05)):
+                accuracy = untrained if step == 0 else trained
+                rows.append({"step": step, "semantics": "original", "alt": -1, "offset": -1,
+                             "depth": depth, "task": task, "seed": 0, "val_acc": accuracy,
+                             "test_acc": accuracy, "majority_acc": chance, "best_step": 10,
+                             "train_samples": 100, "val_samples": 50, "test_samples": 50})
+    return rows
+
+
+def test_grid_frame_figure_reads_task_means_and_test_correct(tmp_path):
+    plot_grid_frame = _load("plot_grid_frame")
+    run, evals = tmp_path / "run", tmp_path / "eval"
+    _write_run(run, _grid_rows(), correct_rate={s: 0.1 + 0.008 * s for s in STEPS})
+    evals.mkdir()
+    for step, correct in ((50, 0.5), (100, 0.8)):
+        (evals / f"step_{step}_test.json").write_text(json.dumps({"correct": correct}))
+    rows = plot_grid_frame.report_data.read_results(str(run / "results.jsonl"))
+    assert plot_grid_frame.accuracy(rows, 0, "mlp1", None) == pytest.approx(40.0)
+    assert plot_grid_frame.accuracy(rows, 100, "mlp1", "facing") == pytest.approx(40.0)
+    assert plot_grid_frame.accuracy(rows, 50, "linear", None, "majority_acc") == pytest.approx(15)
+    assert plot_grid_frame.test_correct(str(evals), 100) == pytest.approx(80.0)
+    assert plot_grid_frame.test_correct(str(evals), 0) is None
+    out = tmp_path / "grid.png"
+    plot_grid_frame.figure(str(run), str(evals), str(out))
     assert _is_png(out)
