@@ -59,7 +59,7 @@ def _build(data, quiet: bool = False) -> float:
     from kareljax.data import tfds_karel
 
     builder = tfds_karel.builder(data)
-    if builder.is_prepared():
+    if tfds_karel.is_built(builder):
         if not quiet:
             print(f"{builder.data_path} is already built", file=sys.stderr)
         return 0.0

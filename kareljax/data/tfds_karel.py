@@ -11,6 +11,7 @@ bytes (tests/data/test_tfds_karel.py builds a dataset both ways and compares the
 """
 from __future__ import annotations
 
+import logging
 import math
 import os
 
@@ -123,6 +124,24 @@ class Karel(tfds.core.GeneratorBasedBuilder):
         return tfds.core.SplitInfo(name=split, shard_lengths=shard_lengths,
                                    num_bytes=written * codec.record_size,
                                    filename_template=template)
+
+
+class _NotYetBuiltNotice(logging.Filter):
+    """Drops TFDS's "Variant folder ... has no dataset_info.json" warning, which it logs whenever
+    asked about a dataset that has not been built yet (then kareljax says it builds it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Variant folder")
+
+
+def is_built(karel: Karel) -> bool:
+    """Whether the builder's dataset is there (`is_prepared`, without TFDS's warning)."""
+    absl_logger, quiet = logging.getLogger("absl"), _NotYetBuiltNotice()
+    absl_logger.addFilter(quiet)
+    try:
+        return karel.is_prepared()
+    finally:
+        absl_logger.removeFilter(quiet)
 
 
 def builder(data: ml_collections.ConfigDict, data_dir: str | None = None) -> Karel:

@@ -23,7 +23,7 @@ def ensure_dataset(data: ml_collections.ConfigDict, log=print) -> None:
     from kareljax.data import tfds_karel
     if jax.process_index() == 0:
         builder = tfds_karel.builder(data)
-        if not builder.is_prepared():
+        if not tfds_karel.is_built(builder):
             log(f"building the dataset {builder.data_path} (once)")
             builder.download_and_prepare()
     if jax.process_count() > 1:

@@ -1,6 +1,7 @@
 """Building the TFDS `karel` dataset: exact per-length counts, reproducible bytes, the slow TFDS
 path giving the same records, readable with tfds.data_source, outputs equal the reference."""
 import collections
+import logging
 import pathlib
 
 import numpy as np
@@ -39,6 +40,18 @@ def test_readable_with_tfds_data_source(small_data):
     assert record["inputs"].shape == (10, 4, 4) and record["program"].shape == (16,)
     program = tokens.decode_program(record["program"])
     assert len(program.body) == int(record["length"])
+
+
+def test_is_built_without_tfds_warning_about_a_missing_dataset(small_data, tmp_path, caplog):
+    # TFDS warns "Variant folder ... has no dataset_info.json" when asked about a dataset that
+    # is not there yet, just before kareljax builds it; kareljax asks quietly.
+    with caplog.at_level(logging.WARNING, logger="absl"):
+        assert not tfds_karel.is_built(tfds_karel.builder(small_config(tmp_path / "none")))
+        assert tfds_karel.is_built(tfds_karel.builder(small_data))
+        logging.getLogger("absl").warning("Variant folder %s: a later warning", "x")
+    messages = [r.getMessage() for r in caplog.records]
+    assert "Variant folder x: a later warning" in messages   # the filter is gone afterwards
+    assert not [m for m in messages if "dataset_info.json" in m]
 
 
 def test_same_seed_same_bytes_other_seed_different(small_data, tmp_path):
