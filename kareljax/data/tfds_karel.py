@@ -21,6 +21,7 @@ import tensorflow_datasets as tfds
 from array_record.python import array_record_module
 
 from kareljax.data import dataset_config, example_codec, generate, presets
+from kareljax.log_filters import DropMessages
 
 
 def pipeline_lengths_filename(split: str) -> str:
@@ -126,17 +127,11 @@ class Karel(tfds.core.GeneratorBasedBuilder):
                                    filename_template=template)
 
 
-class _NotYetBuiltNotice(logging.Filter):
-    """Drops TFDS's "Variant folder ... has no dataset_info.json" warning, which it logs whenever
-    asked about a dataset that has not been built yet (then kareljax says it builds it)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Variant folder")
-
-
 def is_built(karel: Karel) -> bool:
-    """Whether the builder's dataset is there (`is_prepared`, without TFDS's warning)."""
-    absl_logger, quiet = logging.getLogger("absl"), _NotYetBuiltNotice()
+    """Whether the builder's dataset is there: `is_prepared`, without the "Variant folder ...
+    has no dataset_info.json" warning TFDS logs whenever the answer is no (kareljax then says
+    that it builds the dataset)."""
+    absl_logger, quiet = logging.getLogger("absl"), DropMessages("Variant folder")
     absl_logger.addFilter(quiet)
     try:
         return karel.is_prepared()

@@ -174,17 +174,24 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
     return out
 
 
-def read_floors(workdir: str, notes: list[str]) -> dict | None:
-    """The constant-program floors (`noop_floor`, `best_constant`) of the newest test-split
-    summary `kareljax eval` wrote (<workdir>/eval/step_<S>_test.json), or None with a note."""
+def eval_summaries(workdir: str, split: str = "test") -> dict[int, str]:
+    """step -> path of each summary `kareljax eval` wrote for `split`
+    (<workdir>/eval/step_<S>_<split>.json)."""
     directory = os.path.join(workdir, "eval")
-    found = []
+    found = {}
     if os.path.isdir(directory):
         for name in os.listdir(directory):
-            m = re.fullmatch(r"step_(\d+)_test\.json", name)
+            m = re.fullmatch(rf"step_(\d+)_{re.escape(split)}\.json", name)
             if m:
-                found.append((int(m.group(1)), os.path.join(directory, name)))
-    for _, path in sorted(found, reverse=True):
+                found[int(m.group(1))] = os.path.join(directory, name)
+    return found
+
+
+def read_floors(workdir: str, notes: list[str]) -> dict | None:
+    """The constant-program floors (`noop_floor`, `best_constant`) of the newest test-split
+    summary `kareljax eval` wrote (`eval_summaries`), or None with a note."""
+    directory = os.path.join(workdir, "eval")
+    for _, path in sorted(eval_summaries(workdir).items(), reverse=True):
         try:
             with open(path) as f:
                 summary = json.load(f)

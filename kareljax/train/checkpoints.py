@@ -31,18 +31,14 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from kareljax.log_filters import DropMessages
+
 KEEP_ROLLING = 2
 
 
-class _QuietReadOnlyNotice(logging.Filter):
-    """Drops orbax's "Given directory is read only" warning: readers open runs read-only on
-    purpose, once per checkpoint, and the notice would only clutter their progress bars."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Given directory is read only")
-
-
-logging.getLogger("absl").addFilter(_QuietReadOnlyNotice())
+# Readers open runs read-only on purpose, once per checkpoint; orbax's warning about it would only
+# clutter their progress bars.
+logging.getLogger("absl").addFilter(DropMessages("Given directory is read only"))
 
 
 @dataclasses.dataclass

@@ -85,17 +85,19 @@ def _grid_rows():
 
 def test_grid_frame_figure_reads_task_means_and_test_correct(tmp_path):
     plot_grid_frame = _load("plot_grid_frame")
-    run, evals = tmp_path / "run", tmp_path / "eval"
+    run, trained = tmp_path / "run", tmp_path / "trained"
     _write_run(run, _grid_rows(), correct_rate={s: 0.1 + 0.008 * s for s in STEPS})
-    evals.mkdir()
+    (trained / "eval").mkdir(parents=True)
     for step, correct in ((50, 0.5), (100, 0.8)):
-        (evals / f"step_{step}_test.json").write_text(json.dumps({"correct": correct}))
+        (trained / "eval" / f"step_{step}_test.json").write_text(json.dumps({"correct": correct}))
+    (trained / "eval" / "step_0_val.json").write_text(json.dumps({"correct": 0.1}))
     rows = plot_grid_frame.report_data.read_results(str(run / "results.jsonl"))
     assert plot_grid_frame.accuracy(rows, 0, "mlp1", None) == pytest.approx(40.0)
     assert plot_grid_frame.accuracy(rows, 100, "mlp1", "facing") == pytest.approx(40.0)
     assert plot_grid_frame.accuracy(rows, 50, "linear", None, "majority_acc") == pytest.approx(15)
-    assert plot_grid_frame.test_correct(str(evals), 100) == pytest.approx(80.0)
-    assert plot_grid_frame.test_correct(str(evals), 0) is None
+    correct = plot_grid_frame.test_correct(str(trained))
+    assert correct[100] == pytest.approx(80.0)
+    assert correct.get(0) is None          # no test summary of step 0 (a val one only)
     out = tmp_path / "grid.png"
-    plot_grid_frame.figure(str(run), str(evals), str(out))
+    plot_grid_frame.figure(str(run), str(trained), str(out))
     assert _is_png(out)

@@ -2,12 +2,12 @@
 paper's state tasks (current state, original semantics) from the untrained model and from the
 trained checkpoints of one run, against chance, and against generation accuracy.
 
-    python docs/results/small_24k/plot_grid_frame.py PROBE_WORKDIR EVAL_DIR OUT.png
-    # e.g. runs/small_24k_big runs/small_24k/eval docs/results/small_24k/grid_frame.png
+    python docs/results/small_24k/plot_grid_frame.py PROBE_WORKDIR TRAIN_WORKDIR OUT.png
+    # e.g. runs/small_24k_big runs/small_24k docs/results/small_24k/grid_frame.png
 
 PROBE_WORKDIR holds the scan's results.jsonl (forced reference programs at every step, step 0
-the untrained model); EVAL_DIR the `kareljax eval --split test --step S` summaries
-(step_<S>_test.json), which give each trained step's test correct.
+the untrained model); TRAIN_WORKDIR the `kareljax eval --split test --step S` summaries, which
+give each trained step's test correct.
 """
 import json
 import os
@@ -36,18 +36,20 @@ def accuracy(rows, step: int, depth: str, task: str | None, metric: str = "test_
     return 100 * report_summaries.task_mean(rows, metric)
 
 
-def test_correct(eval_dir: str, step: int) -> float | None:
-    path = os.path.join(eval_dir, f"step_{step}_test.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return 100 * json.load(f)["correct"]
+def test_correct(train_workdir: str) -> dict[int, float]:
+    """step -> test correct (%) of every `kareljax eval --split test` summary of the run."""
+    out = {}
+    for step, path in report_data.eval_summaries(train_workdir).items():
+        with open(path) as f:
+            out[step] = 100 * json.load(f)["correct"]
+    return out
 
 
-def figure(probe_workdir: str, eval_dir: str, out: str) -> None:
+def figure(probe_workdir: str, train_workdir: str, out: str) -> None:
     rows = report_data.read_results(os.path.join(probe_workdir, report_data.RESULTS_FILE))
     steps = report_summaries.values_of(rows, "step")
-    generation = {s: c for s in steps if s and (c := test_correct(eval_dir, s)) is not None}
+    correct = test_correct(train_workdir)
+    generation = {s: correct[s] for s in steps if s and s in correct}
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
 
     for name, task, colour in TASKS:
