@@ -6,8 +6,9 @@ Reads <workdir>/collect/step_*/ (from `kareljax collect`) and trains every (chec
 offset x depth x task x seed) probe; writes <workdir>/results.jsonl and results.csv, one row per
 probe with its key, val_acc and test_acc. Tasks: the six state tasks of SPEC §8 at every offset,
 plus `branch` (the first evaluation of each if/ifelse/while, offset 0) where the programs have
-conditionals; the state in the robot's starting frame (`turns`, `ego_start_position`) on request,
-e.g. "--config.tasks=('facing','turns','ego_start_position')". Each checkpoint's rows are also kept under
+conditionals; on request, the state in the robot's starting frame (`turns`, `ego_start_position`)
+and the starting pose itself (`initial_facing`, `initial_position`), e.g.
+"--config.tasks=('facing','turns','ego_start_position')". Each checkpoint's rows are also kept under
 <workdir>/scan_cache/<digest of the options>/, so a rerun with the same options only trains the
 probes of checkpoints collected since (an interrupted scan resumes). Options (with --config.NAME=VALUE): those of
 `kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,

@@ -20,6 +20,11 @@ the left) of the starting pose. They depend on the semantics like every state ta
 alternative semantics re-maps which actions turn; a `move()` into a wall moves nothing), but not on
 the starting pose itself, which the model reads from the prompt's grids.
 
+Two more ([D beyond], on request) read that starting pose itself, the same label at every program
+token, offset and semantics: `initial_facing` (0..3) and `initial_position` (interior row, column).
+A grid-frame state is the starting pose composed with the starting-frame state, so these tell
+whether a model's program tokens carry the half of it that only the prompt holds.
+
 By default every offset and every semantics uses the same sample set (the samples whose entries are
 valid for all of them); `sample_sets` reports it. Labels are int32 [M, heads] per task; a task with
 several heads counts a sample correct only when every head is right.
@@ -43,21 +48,24 @@ class Task:
 
 
 def tasks(height: int, width: int) -> tuple[Task, ...]:
-    """The state label tasks for an interior of height x width: SPEC §8's six, then the two in
-    the starting frame (relative positions in -s..s, s = max(height, width): 13 classes for the
-    6x6 interior)."""
+    """The state label tasks for an interior of height x width: SPEC §8's six, the two in the
+    starting frame (relative positions in -s..s, s = max(height, width): 13 classes for the 6x6
+    interior), then the two of the starting pose."""
     span = 2 * max(height, width) + 1
     return (Task("facing", (4,)), Task("start_position", (span, span)),
             Task("end_position", (span, span)), Task("front_wall", (2,)),
             Task("position", (height, width)), Task("walls", (2, 2, 2, 2)),
-            Task("turns", (4,)), Task("ego_start_position", (span, span)))
+            Task("turns", (4,)), Task("ego_start_position", (span, span)),
+            Task("initial_facing", (4,)), Task("initial_position", (height, width)))
 
 
 BRANCH = Task("branch", (2,))
 PAPER_TASK_NAMES = ("facing", "start_position", "end_position", "front_wall", "position", "walls",
                     BRANCH.name)
 EGO_TASK_NAMES = ("turns", "ego_start_position")
-TASK_NAMES = PAPER_TASK_NAMES + EGO_TASK_NAMES
+INITIAL_POSE_TASK_NAMES = ("initial_facing", "initial_position")
+EXTRA_TASK_NAMES = EGO_TASK_NAMES + INITIAL_POSE_TASK_NAMES   # beyond SPEC §8, on request
+TASK_NAMES = PAPER_TASK_NAMES + EXTRA_TASK_NAMES
 _CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
 
 
@@ -153,7 +161,9 @@ def labels(collected: dict, samples: dict, height: int, width: int, example: int
            "walls": np.stack(sides, -1),
            "turns": ((facing0 - facing) % 4)[..., None],
            "ego_start_position": np.stack([(moved * ahead).sum(-1) + span,
-                                           (moved * left).sum(-1) + span], -1)}
+                                           (moved * left).sum(-1) + span], -1),
+           "initial_facing": facing0[..., None],
+           "initial_position": np.stack([row0 - 1, col0 - 1], -1)}
     return out
 
 

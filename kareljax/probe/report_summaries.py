@@ -10,7 +10,8 @@ import numpy as np
 from kareljax.probe.report_data import CURRENT, PHASES, TABLE1_OFFSETS
 
 BRANCH_TASK = "branch"   # labels.BRANCH; its rows carry offset 0
-STARTING_FRAME_TASKS = ("turns", "ego_start_position")   # = labels.EGO_TASK_NAMES (tested)
+# beyond SPEC §8: the starting frame, the starting pose (= labels.EXTRA_TASK_NAMES, tested)
+EXTRA_TASKS = ("turns", "ego_start_position", "initial_facing", "initial_position")
 
 from kareljax.probe.report_data import (  # noqa: F401
     DEPTH_ORDER)
@@ -44,14 +45,15 @@ def values_of(rows, key) -> list:
 def task_mean(rows, metric: str = "test_acc") -> float:
     """Mean over seeds within each task, then over the state tasks (NaN if no rows). The branch
     task is not a state: semantic content means leave it out (the per-task table shows it). The
-    starting-frame tasks count only when no SPEC §8 state task was scanned, so adding them to a
-    scan leaves its semantic content comparable with the paper's."""
+    tasks beyond SPEC §8 (starting frame, starting pose) count only when no SPEC §8 state task
+    was scanned, so adding them to a scan leaves its semantic content comparable with the
+    paper's."""
     by_task = defaultdict(list)
     for r in rows:
         if r["task"] != BRANCH_TASK:
             by_task[r["task"]].append(float(r[metric]))
-    if set(by_task) - set(STARTING_FRAME_TASKS):
-        by_task = {t: v for t, v in by_task.items() if t not in STARTING_FRAME_TASKS}
+    if set(by_task) - set(EXTRA_TASKS):
+        by_task = {t: v for t, v in by_task.items() if t not in EXTRA_TASKS}
     if not by_task:
         return math.nan
     return float(np.mean([np.nanmean(v) for v in by_task.values()]))

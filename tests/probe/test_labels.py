@@ -131,3 +131,20 @@ def test_starting_frame_labels_under_alternative_semantics_match_reference_runs(
         assert got["ego_start_position"][0, :, row].tolist() == [
             [(a.row - first.row) * fr + (a.col - first.col) * fc + 4,
              (a.row - first.row) * lr + (a.col - first.col) * lc + 4] for a in after]
+
+
+def test_starting_pose_labels_are_the_same_at_every_token_offset_and_semantics(collected):
+    got = labels.labels(collected, labels.aligned(collected), 4, 4)   # offsets -2..2
+    # the hand-made spec starts at (2, 2) facing east: interior row 1, column 1, facing 1,
+    # whatever the action, offset or semantics (the alternatives move the robot elsewhere)
+    assert got["initial_facing"].shape == got["facing"].shape
+    assert (got["initial_facing"] == 1).all()
+    assert (got["initial_position"] == [1, 1]).all()
+    assert (got["position"] != [1, 1]).any()
+
+
+def test_starting_pose_tasks_have_their_class_counts():
+    heads = {t.name: t.heads for t in labels.tasks(4, 6)}
+    assert heads["initial_facing"] == (4,) and heads["initial_position"] == (4, 6)
+    assert set(labels.EXTRA_TASK_NAMES) == {"turns", "ego_start_position", "initial_facing",
+                                            "initial_position"}

@@ -167,16 +167,18 @@ def test_summaries_match_definitions():
     assert report.phase_of(49, 100) == "babbling" and report.phase_of(80, 100).startswith("sem")
 
 
-def test_starting_frame_tasks_stay_out_of_semantic_content_beside_paper_tasks():
+def test_tasks_beyond_spec_stay_out_of_semantic_content_beside_paper_tasks():
     rows = [{"step": 5, "semantics": "original", "offset": -1, "depth": "linear", "task": t,
-             "seed": 0, "test_acc": v} for t, v in [("facing", 0.4), ("turns", 0.9)]]
+             "seed": 0, "test_acc": v}
+            for t, v in [("facing", 0.4), ("turns", 0.9), ("initial_facing", 0.8)]]
     assert report.semantic_content(rows) == {"linear": {5: pytest.approx(0.4)}}
     only = [r for r in rows if r["task"] == "turns"]
     assert report.semantic_content(only) == {"linear": {5: pytest.approx(0.9)}}
-    assert {r["task"] for r in report.per_task_table(rows, 5, None)} == {"facing", "turns"}
+    assert {r["task"] for r in report.per_task_table(rows, 5, None)} == {
+        "facing", "turns", "initial_facing"}
     # The report keeps its own copy of the names (it does not import jax via labels): the same.
     from kareljax.probe import labels
-    assert report_summaries.STARTING_FRAME_TASKS == labels.EGO_TASK_NAMES
+    assert report_summaries.EXTRA_TASKS == labels.EXTRA_TASK_NAMES
 
 
 def test_missing_results_exit_2(tmp_path, capsys):
