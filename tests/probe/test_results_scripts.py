@@ -1,4 +1,5 @@
-"""The scripts beside the figures of docs/results/small_24k (plot_turns.py, plot_grid_frame.py)
+"""The scripts beside the figures of docs/results/small_24k (plot_turns.py, plot_grid_frame.py,
+plot_pose.py)
 run on synthetic runs and plot the numbers the report's summaries define (they call the report's
 readers, so a change there must keep them working)."""
 import importlib.util
@@ -67,14 +68,16 @@ def test_orig_vs_alt_figure_draws_from_forced_and_own_program_runs(turns_run, tm
     assert _is_png(out)
 
 
-def _grid_rows():
-    """facing and position, current state, linear and 1-layer; facing 0.6 at step 0 and 0.4
-    later, position 0.2 then 0.1; chance 0.25 and 0.05."""
+GRID_TASKS = (("facing", 0.6, 0.4, 0.25), ("position", 0.2, 0.1, 0.05))
+
+
+def _grid_rows(tasks=GRID_TASKS):
+    """Current state, linear and 1-layer, (task, accuracy at step 0, later, chance) of `tasks`:
+    by default facing 0.6 at step 0 and 0.4 later, position 0.2 then 0.1; chance 0.25 and 0.05."""
     rows = []
     for step in STEPS:
         for depth in ("linear", "mlp1"):
-            for task, untrained, trained, chance in (("facing", 0.6, 0.4, 0.25),
-                                                     ("position", 0.2, 0.1, 0.05)):
+            for task, untrained, trained, chance in tasks:
                 accuracy = untrained if step == 0 else trained
                 rows.append({"step": step, "semantics": "original", "alt": -1, "offset": -1,
                              "depth": depth, "task": task, "seed": 0, "val_acc": accuracy,
@@ -100,4 +103,19 @@ def test_grid_frame_figure_reads_task_means_and_test_correct(tmp_path):
     assert correct.get(0) is None          # no test summary of step 0 (a val one only)
     out = tmp_path / "grid.png"
     plot_grid_frame.figure(str(run), str(trained), str(out))
+    assert _is_png(out)
+
+
+def test_pose_figure_draws_its_six_tasks(tmp_path):
+    from kareljax.probe import labels
+    plot_pose = _load("plot_pose")
+    drawn = [task for lines in plot_pose.PANELS.values() for _, task, _ in lines]
+    assert set(drawn) <= set(labels.TASK_NAMES) and len(drawn) == 6
+    run, trained = tmp_path / "run", tmp_path / "trained"
+    _write_run(run, _grid_rows([(task, 0.5, 0.3, 0.25) for task in drawn]),
+               correct_rate={s: 0.1 + 0.008 * s for s in STEPS})
+    (trained / "eval").mkdir(parents=True)
+    (trained / "eval" / "step_100_test.json").write_text(json.dumps({"correct": 0.8}))
+    out = tmp_path / "pose.png"
+    plot_pose.figure(str(run), str(trained), str(out))
     assert _is_png(out)
