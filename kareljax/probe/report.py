@@ -28,7 +28,7 @@ import numpy as np
 from kareljax.probe.report_data import (  # noqa: F401
     CURRENT, DEPTH_LABELS, OFFSET_LABELS, PAPER_GENERATIVE, PAPER_R2, PAPER_TABLE1, REPORT_DIR, RESULTS_FILE, ReportInputError, TABLE1_OFFSETS, load_run)
 from kareljax.probe.report_summaries import (  # noqa: F401
-    accuracy_table, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, sample_counts, semantic_content, values_of, why_undefined)
+    accuracy_table, averaged_tasks, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, sample_counts, semantic_content, values_of, why_undefined)
 from kareljax.probe.report_figures import (  # noqa: F401
     plot_correlation, plot_layer_tasks, plot_layers, plot_orig_vs_alt, plot_progress)
 
@@ -205,7 +205,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     md += _table(["state"] + [DEPTH_LABELS.get(d, d) for d in depths], rows)
     md += ["", "Mean test accuracy over tasks and seeds. The paper's numbers (current state only) "
            "averaged its own task set, so they compare only roughly with these tasks ("
-           + ", ".join(values_of(results, "task")) + ")."]
+           + ", ".join(averaged_tasks(values_of(results, "task"))) + ")."]
 
     md += ["", f"## 3. Original vs alternative semantics (step {last})", ""]
     if ova:

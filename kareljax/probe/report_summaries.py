@@ -42,21 +42,26 @@ def values_of(rows, key) -> list:
     return sorted(values, key=lambda v: (str(type(v)), v))
 
 
+def averaged_tasks(names) -> list[str]:
+    """The tasks that semantic content means average, of `names`: the state tasks; the tasks
+    beyond SPEC §8 (starting frame, starting pose) only when no SPEC §8 state task is among
+    them, so adding them to a scan leaves its semantic content comparable with the paper's. The
+    branch task is not a state (the per-task table shows it)."""
+    states = [n for n in names if n != BRANCH_TASK]
+    if set(states) - set(EXTRA_TASKS):
+        states = [n for n in states if n not in EXTRA_TASKS]
+    return states
+
+
 def task_mean(rows, metric: str = "test_acc") -> float:
-    """Mean over seeds within each task, then over the state tasks (NaN if no rows). The branch
-    task is not a state: semantic content means leave it out (the per-task table shows it). The
-    tasks beyond SPEC §8 (starting frame, starting pose) count only when no SPEC §8 state task
-    was scanned, so adding them to a scan leaves its semantic content comparable with the
-    paper's."""
+    """Mean over seeds within each task, then over the `averaged_tasks` (NaN if none)."""
     by_task = defaultdict(list)
     for r in rows:
-        if r["task"] != BRANCH_TASK:
-            by_task[r["task"]].append(float(r[metric]))
-    if set(by_task) - set(EXTRA_TASKS):
-        by_task = {t: v for t, v in by_task.items() if t not in EXTRA_TASKS}
-    if not by_task:
+        by_task[r["task"]].append(float(r[metric]))
+    counted = averaged_tasks(by_task)
+    if not counted:
         return math.nan
-    return float(np.mean([np.nanmean(v) for v in by_task.values()]))
+    return float(np.mean([np.nanmean(by_task[t]) for t in counted]))
 
 
 def _mean(rows, metric: str = "test_acc") -> float:

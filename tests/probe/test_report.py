@@ -181,6 +181,20 @@ def test_tasks_beyond_spec_stay_out_of_semantic_content_beside_paper_tasks():
     assert report_summaries.EXTRA_TASKS == labels.EXTRA_TASK_NAMES
 
 
+def test_table1_note_names_the_tasks_its_means_average(tmp_path):
+    rows = [{"step": s, "semantics": "original", "alt": -1, "offset": o, "depth": "linear",
+             "task": t, "seed": 0, "val_acc": 0.5, "test_acc": 0.5, "majority_acc": 0.25,
+             "best_step": 1, "train_samples": 10, "val_samples": 5, "test_samples": 5}
+            for s in (0, 100) for o in (-1, 0) for t in ("facing", "position", "initial_facing")]
+    assert report_summaries.averaged_tasks(["branch", "facing", "turns"]) == ["facing"]
+    assert report_summaries.averaged_tasks(["initial_facing", "turns"]) == [
+        "initial_facing", "turns"]
+    _write_run(tmp_path / "run", rows, collect=False)
+    report.write_report(str(tmp_path / "run"), str(tmp_path / "out"))
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "these tasks (facing, position)." in md
+
+
 def test_missing_results_exit_2(tmp_path, capsys):
     status = report_command.run(argparse.Namespace(workdir=str(tmp_path), out=None))
     assert status == 2
