@@ -12,7 +12,7 @@ and the starting pose itself (`initial_facing`, `initial_position`), e.g.
 <workdir>/scan_cache/<digest of the options>/, so a rerun with the same options only trains the
 probes of checkpoints collected since (an interrupted scan resumes). Options (with --config.NAME=VALUE): those of
 `kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,
-max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
+statements, max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
 decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
 batch 64) on at most 20,000 train and 1,024 val and test samples per checkpoint; `--profile paper`
 uses SPEC §9's 10,000 steps of 1,024 on up to 100,000 train samples. A seeded subsample is drawn
@@ -53,7 +53,7 @@ def scan_options(profile: str, overrides: list[str]):
         config_files.apply_override(config, item)
     values = config.to_dict()
     values["alts"] = tuple(values["alts"]) or None
-    for key in ("depths", "tasks", "offsets"):
+    for key in ("depths", "tasks", "offsets", "statements"):
         values[key] = tuple(values[key])
     values["fit"] = fit.FitOptions(**values["fit"])
     return scan.ScanOptions(**values)

@@ -69,9 +69,18 @@ TASK_NAMES = PAPER_TASK_NAMES + EXTRA_TASK_NAMES
 _CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
 
 
-def branch_samples(collected: dict, example: int = 0, correct_only: bool = False) -> dict:
+def _in_statements(collected: dict, statements: tuple[int, int] | None) -> np.ndarray | bool:
+    """[N, P] mask of the tokens of statements first..stop-1 (True when `statements` is None)."""
+    if statements is None:
+        return True
+    first, stop = statements
+    return (collected["statement"] >= first) & (collected["statement"] < stop)
+
+
+def branch_samples(collected: dict, example: int = 0, correct_only: bool = False,
+                   statements: tuple[int, int] | None = None) -> dict:
     """The branch task's samples: {"spec", "token" [M], "label" int32 [M, S, 1]} (empty without
-    conditional traces, e.g. for straight-line programs)."""
+    conditional traces, e.g. for straight-line programs); `statements` as in `aligned`."""
     if "cond_stmt" not in collected:
         empty = np.zeros(0, np.int64)
         return {"spec": empty, "token": empty, "label": np.zeros((0, 0, 1), np.int32)}
@@ -89,6 +98,7 @@ def branch_samples(collected: dict, example: int = 0, correct_only: bool = False
     keep = is_cond & seen.all(-1)
     if correct_only:
         keep &= collected["correct"][:, None]
+    keep &= _in_statements(collected, statements)
     spec, token = np.nonzero(keep)
     sem = np.arange(num_sem)[None]
     label = value[spec[:, None], sem, first[spec, token]].astype(np.int32)
@@ -108,11 +118,13 @@ def _entries(collected: dict, example: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = True,
-            correct_only: bool = False) -> dict:
+            correct_only: bool = False, statements: tuple[int, int] | None = None) -> dict:
     """The sample set and trace entries: {"spec", "token" [M], "entry" [len(offsets), M, S]}.
 
     With `common`, samples are those valid for every offset and semantics row; otherwise pass one
-    offset at a time.
+    offset at a time. `statements` = (first, stop) keeps the tokens of the program's statements
+    first..stop-1 (pre-order index; for straight-line programs, the actions), e.g. (0, 1) the
+    first action only.
     """
     entry, count = _entries(collected, example)
     offs = np.asarray(offsets)[:, None, None, None]
@@ -121,6 +133,7 @@ def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = T
     keep = ok.all(axis=(0, 3)) if common else ok.all(axis=3)[0]
     if correct_only:
         keep &= collected["correct"][:, None]
+    keep &= _in_statements(collected, statements)
     spec, token = np.nonzero(keep)
     return {"spec": spec, "token": token, "entry": shifted[:, spec, token]}
 

@@ -36,6 +36,7 @@ class ScanOptions:
     alts: tuple[int, ...] | None = None        # None: every alternative that was collected
     example: int = 0                           # labels from this shown example
     correct_only: bool = False
+    statements: tuple[int, ...] = ()           # (first, stop): only those statements' tokens
     max_train_samples: int = 100_000
     max_eval_samples: int = 10_000             # per split (val, test)
     memory_gib: float = 4.0
@@ -50,6 +51,10 @@ class ScanOptions:
             raise ValueError(f"tasks: unknown {unknown}; choose from {labels.TASK_NAMES}")
         if self.seeds < 1:
             raise ValueError("seeds must be >= 1")
+        if self.statements and not (len(self.statements) == 2
+                                    and 0 <= self.statements[0] < self.statements[1]):
+            raise ValueError(f"statements: {self.statements} is not a range (first, stop) with "
+                             "0 <= first < stop, e.g. (0, 1) for the first action only")
 
 
 class NoSamplesError(ValueError):
@@ -85,7 +90,8 @@ def _split_samples(collection: dict, options: ScanOptions, limit: int, rows: np.
     """(samples, labels {task: [O, M, S', heads]}) of one split: they depend on the programs
     and traces only, so every layer view of a per-layer collection shares them."""
     samples = labels.aligned(collection, options.offsets, options.example,
-                             correct_only=options.correct_only)
+                             correct_only=options.correct_only,
+                             statements=options.statements or None)
     samples = _subsample(samples, limit, seed=0)
     y = labels.labels(collection, samples, height, width, options.example)  # [O, M, S, heads]
     return samples, {task: values[:, :, rows] for task, values in y.items()}
@@ -156,7 +162,8 @@ def _branch_samples(collections: dict, options: ScanOptions, limits: dict) -> di
     its limit; computed once per checkpoint and shared by every layer view."""
     samples = {}
     for split, collected in collections.items():
-        found = labels.branch_samples(collected, options.example, options.correct_only)
+        found = labels.branch_samples(collected, options.example, options.correct_only,
+                                      options.statements or None)
         keep = _kept(len(found["spec"]), limits[split], seed=0)
         samples[split] = {**{k: v[keep] for k, v in found.items()},
                           "available": len(found["spec"])}
@@ -225,6 +232,8 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
             rows += _branch_rows(views, branch, options, rows_sel, semantics, alts,
                                  index["step"], progress)
         results += rows if layer is None else [{**row, "layer": layer} for row in rows]
+    if options.statements:
+        results = [{**row, "statements": list(options.statements)} for row in results]
     return results
 
 

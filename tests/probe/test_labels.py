@@ -30,6 +30,15 @@ def test_alignment_per_offset(collected):
     assert minus_one["entry"][0, :, 0].tolist() == [0, 1, 2, 3]
 
 
+def test_statement_ranges_keep_those_actions_tokens(collected):
+    # program: move; turn_right; move; pick_marker (statements 0..3 start tokens 0..3)
+    middle = labels.aligned(collected, offsets=(0,), common=False, statements=(1, 3))
+    assert middle["token"].tolist() == [1, 2] and middle["entry"][0, :, 0].tolist() == [2, 3]
+    first = labels.aligned(collected, offsets=(-1,), statements=(0, 1))
+    assert first["token"].tolist() == [0] and first["entry"][0, :, 0].tolist() == [0]
+    assert len(labels.aligned(collected, offsets=(0,), statements=(4, 9))["token"]) == 0
+
+
 def test_labels_of_the_hand_made_trace(collected):
     samples = labels.aligned(collected, offsets=(0,), common=False)
     got = labels.labels(collected, samples, 4, 4)

@@ -104,6 +104,24 @@ def test_starting_frame_tasks_on_request(tmp_path, model):
     assert all(0 <= r["test_acc"] <= 1 and 0 < r["majority_acc"] <= 1 for r in rows)
 
 
+def test_statement_ranges_probe_those_statements_and_say_so(tmp_path, model):
+    directory = _collect_store(tmp_path, "icml_cpu", model)
+    options = scan.ScanOptions(depths=("linear",), tasks=("facing", "initial_facing"),
+                               offsets=(-1,), seeds=1,
+                               fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+    every = scan.scan_step(directory, options)
+    first = scan.scan_step(directory, dataclasses.replace(options, statements=(0, 1)))
+    assert all("statements" not in r for r in every)
+    assert all(r["statements"] == [0, 1] for r in first)
+    # one sample per program (its first action) against one per action
+    collection = store.read_split(directory, "train")
+    assert first[0]["train_samples"] == (collection["num_actions"][:, 0, 0] > 0).sum()
+    assert first[0]["train_samples"] < every[0]["train_samples"]
+    for bad in ((1,), (2, 2), (-1, 3)):
+        with pytest.raises(ValueError, match="statements"):
+            scan.ScanOptions(statements=bad)
+
+
 def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label():
     train = np.array([[1, 2], [1, 2], [0, 2], [1, 0]])
     test = np.array([[1, 2], [1, 0], [1, 2], [0, 0]])
