@@ -266,7 +266,9 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
     counts = tuple(len(split_data[s][0]) for s in SPLITS)
     if min(counts) == 0:
         raise NoSamplesError(f"{directory}: no probe samples in some split (train, val, test = "
-                             f"{counts}); the programs may be too short for the offsets")
+                             f"{counts}); the programs may be too short for the offsets"
+                             + (f" or the statements {options.statements}"
+                                if options.statements else ""))
     xs, counts, sizes = _inputs({s: split_data[s][0] for s in split_data})
     num_heads = max(len(t.heads) for t in task_list)
     num_outputs = max(sum(t.heads) for t in task_list)

@@ -120,6 +120,9 @@ def test_statement_ranges_probe_those_statements_and_say_so(tmp_path, model):
     for bad in ((1,), (2, 2), (-1, 3)):
         with pytest.raises(ValueError, match="statements"):
             scan.ScanOptions(statements=bad)
+    beyond = dataclasses.replace(options, statements=(50, 60))       # no program is that long
+    with pytest.raises(scan.NoSamplesError, match=r"statements \(50, 60\)"):
+        scan.scan_step(directory, beyond)
 
 
 def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label():
