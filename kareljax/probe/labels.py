@@ -69,16 +69,17 @@ TASK_NAMES = PAPER_TASK_NAMES + EXTRA_TASK_NAMES
 _CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
 
 
-def _in_statements(collected: dict, statements: tuple[int, int] | None) -> np.ndarray | bool:
-    """[N, P] mask of the tokens of statements first..stop-1 (True when `statements` is None)."""
-    if statements is None:
+def _in_statements(collected: dict, statements: tuple[int, ...]) -> np.ndarray | bool:
+    """[N, P] mask of the tokens of statements first..stop-1 (True for every token when
+    `statements` is empty)."""
+    if not statements:
         return True
     first, stop = statements
     return (collected["statement"] >= first) & (collected["statement"] < stop)
 
 
 def branch_samples(collected: dict, example: int = 0, correct_only: bool = False,
-                   statements: tuple[int, int] | None = None) -> dict:
+                   statements: tuple[int, ...] = ()) -> dict:
     """The branch task's samples: {"spec", "token" [M], "label" int32 [M, S, 1]} (empty without
     conditional traces, e.g. for straight-line programs); `statements` as in `aligned`."""
     if "cond_stmt" not in collected:
@@ -118,13 +119,13 @@ def _entries(collected: dict, example: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = True,
-            correct_only: bool = False, statements: tuple[int, int] | None = None) -> dict:
+            correct_only: bool = False, statements: tuple[int, ...] = ()) -> dict:
     """The sample set and trace entries: {"spec", "token" [M], "entry" [len(offsets), M, S]}.
 
     With `common`, samples are those valid for every offset and semantics row; otherwise pass one
     offset at a time. `statements` = (first, stop) keeps the tokens of the program's statements
     first..stop-1 (pre-order index; for straight-line programs, the actions), e.g. (0, 1) the
-    first action only.
+    first action only; () keeps every statement.
     """
     entry, count = _entries(collected, example)
     offs = np.asarray(offsets)[:, None, None, None]

@@ -91,7 +91,7 @@ def _split_samples(collection: dict, options: ScanOptions, limit: int, rows: np.
     and traces only, so every layer view of a per-layer collection shares them."""
     samples = labels.aligned(collection, options.offsets, options.example,
                              correct_only=options.correct_only,
-                             statements=options.statements or None)
+                             statements=options.statements)
     samples = _subsample(samples, limit, seed=0)
     y = labels.labels(collection, samples, height, width, options.example)  # [O, M, S, heads]
     return samples, {task: values[:, :, rows] for task, values in y.items()}
@@ -163,7 +163,7 @@ def _branch_samples(collections: dict, options: ScanOptions, limits: dict) -> di
     samples = {}
     for split, collected in collections.items():
         found = labels.branch_samples(collected, options.example, options.correct_only,
-                                      options.statements or None)
+                                      options.statements)
         keep = _kept(len(found["spec"]), limits[split], seed=0)
         samples[split] = {**{k: v[keep] for k, v in found.items()},
                           "available": len(found["spec"])}
