@@ -116,10 +116,16 @@ parse_args() {
     WORKDIR=runs/${base%.py}
   fi
   if [[ -n $BUCKET ]]; then
+    local given=$BUCKET
     BUCKET=${BUCKET#gs://}
     BUCKET=${BUCKET%/}
-    [[ $BUCKET =~ ^[a-z0-9][-a-z0-9_.]*[a-z0-9]$ ]] || die "--bucket: expected gs://BUCKET, got '$BUCKET'"
+    [[ $BUCKET =~ ^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$ ]] ||
+      die "--bucket: expected gs://BUCKET with a bucket name of 3-63 characters (a-z, 0-9, -, _, .), got '$given'"
   fi
+  # Checked before anything runs.
+  [[ $CMD != stage ]] || ((${#EXTRA[@]})) ||
+    die "stage: give the kareljax command after --, e.g. -- eval --workdir $WORKDIR"
+  [[ $CMD != sync || -n $BUCKET ]] || die "sync needs --bucket gs://BUCKET"
   KJ=("$VENV/bin/kareljax")
 }
 
@@ -162,12 +168,10 @@ cmd_paper() {
 }
 
 cmd_stage() {
-  ((${#EXTRA[@]})) || die "stage: give the kareljax command after --, e.g. -- eval --workdir $WORKDIR"
   run "${KJ[@]}" "${EXTRA[@]}"
 }
 
 cmd_sync() {
-  [[ -n $BUCKET ]] || die "sync needs --bucket gs://BUCKET"
   local name=${WORKDIR%/}
   name=${name##*/}
   run gsutil -m rsync -r -x '.*orbax-checkpoint-tmp.*' "$WORKDIR" "gs://$BUCKET/runs/$name"

@@ -211,9 +211,11 @@ parse_args() {
   RUN_NAME=${RUN_NAME:-$NAME}
   [[ $RUN_NAME =~ ^[A-Za-z0-9][-A-Za-z0-9_.]*$ ]] || die "--run-name: letters, digits, -, _, ., got '$RUN_NAME'"
   if [[ -n $BUCKET ]]; then
+    local given=$BUCKET
     BUCKET=${BUCKET#gs://}
     BUCKET=${BUCKET%/}
-    [[ $BUCKET =~ ^[a-z0-9][-a-z0-9_.]*[a-z0-9]$ ]] || die "--bucket: expected gs://BUCKET, got '$BUCKET'"
+    [[ $BUCKET =~ ^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$ ]] ||
+      die "--bucket: expected gs://BUCKET with a bucket name of 3-63 characters (a-z, 0-9, -, _, .), got '$given'"
   fi
   case $WORKDIR_MODE in gcsfuse|local) ;; *) die "--workdir-mode: gcsfuse or local" ;; esac
   case $VIA in gsutil|scp) ;; *) die "--via: gsutil or scp" ;; esac
