@@ -20,8 +20,9 @@ def md(text: str) -> dict:
     return {"cell_type": "markdown", "metadata": {}, "source": _lines(text)}
 
 
-def code(text: str) -> dict:
-    return {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+def code(text: str, tags: list[str] | None = None) -> dict:
+    metadata = {"tags": tags} if tags else {}
+    return {"cell_type": "code", "execution_count": None, "metadata": metadata, "outputs": [],
             "source": _lines(text)}
 
 
@@ -52,15 +53,19 @@ needs a restart after the install.
 REPO_URL = "https://github.com/<you>/kareljax"
 REF = "main"                     # branch or tag
 CONFIG = "configs/tiny.py"       # the CPU-sized config: ~0.1 M parameters, 200 steps
+OVERRIDES = ""                   # extra config flags, e.g. "--config.train.num_steps=400"
 RUN = "runs/tiny"                # the run directory (inside the clone)
 JAX_VERSION = "0.10.2"
-"""),
+INSTALL = True                   # False: use the kareljax already installed in this kernel's Python
+BUCKET = ""                      # last section: a run in gs://BUCKET/runs/RUN_NAME ("" skips it)
+RUN_NAME = "kj-icml"
+""", tags=["parameters"]),
     md("""
 ## Install
 
-Clones the repository and installs it with `pip install -r requirements.txt -e .` plus the JAX build
-for this runtime: `jax[tpu]` (from the libtpu releases index) on a TPU runtime, `jax[cuda12]` on a GPU
-runtime, the CPU build otherwise.
+Clones the repository (unless the notebook already runs in a kareljax checkout) and installs it with
+`pip install -r requirements.txt -e .` plus the JAX build for this runtime: `jax[tpu]` (from the
+libtpu releases index) on a TPU runtime, `jax[cuda12]` on a GPU runtime, the CPU build otherwise.
 """),
     code("""
 import glob
@@ -69,10 +74,23 @@ import shlex
 import shutil
 import subprocess
 
-if "<you>" in REPO_URL:
-    raise ValueError("Set REPO_URL (first code cell) to the kareljax git repository.")
-if os.path.basename(os.getcwd()) != "kareljax":
+
+def in_kareljax_checkout(path="."):
+    pyproject = os.path.join(path, "pyproject.toml")
+    return os.path.isfile(pyproject) and 'name = "kareljax"' in open(pyproject).read()
+
+
+def check_exit(what):
+    # Raises if the last `!command` failed (IPython keeps its exit status in `_exit_code`).
+    status = globals().get("_exit_code", 0)
+    if status:
+        raise RuntimeError(f"{what} failed with exit status {status}; its output is above")
+
+
+if not in_kareljax_checkout():
     if not os.path.isdir("kareljax"):
+        if "<you>" in REPO_URL:
+            raise ValueError("Set REPO_URL (first code cell) to the kareljax git repository.")
         subprocess.run(["git", "clone", "--depth", "1", "--branch", REF, REPO_URL, "kareljax"],
                        check=True)
     os.chdir("kareljax")
@@ -92,7 +110,10 @@ JAX_SPEC = " ".join(shlex.quote(s) for s in JAX_SPEC)
 print("runtime:", "TPU" if on_tpu else "GPU" if on_gpu else "CPU", "| extra:", JAX_SPEC or "none")
 """),
     code("""
-%pip install -q -r requirements.txt -e . {JAX_SPEC}
+if INSTALL:
+    %pip install -q -r requirements.txt -e . {JAX_SPEC}
+else:
+    print("INSTALL = False: using the kareljax installed in this kernel's Python")
 """),
     md("""
 ## Which devices does JAX see?
@@ -102,6 +123,7 @@ no accelerator (fine for the tiny config).
 """),
     code("""
 !python -c "import jax; print('jax', jax.__version__, '| backend:', jax.default_backend()); print(jax.devices())"
+check_exit("importing JAX")
 """),
     md("""
 ## Run the pipeline
@@ -111,7 +133,8 @@ collection of hidden states and traces, the probe scan over every checkpoint, an
 the cell again and it continues where it stopped.
 """),
     code("""
-!kareljax reproduce --config {CONFIG} --workdir {RUN}
+!kareljax reproduce --config {CONFIG} --workdir {RUN} {OVERRIDES}
+check_exit("kareljax reproduce")
 """),
     md("""
 ## The report
@@ -140,6 +163,7 @@ show_report(RUN)
     md("""
 ## A run from Google Cloud Storage
 
+Set `BUCKET` and `RUN_NAME` in the first code cell; with `BUCKET` empty the cells below do nothing.
 `launch/tpu_vm.sh` keeps a run in `gs://BUCKET/runs/NAME` (`launch/gpu_host.sh sync` copies one
 there). To look at it here:
 
@@ -154,40 +178,51 @@ there). To look at it here:
    came with the copy and the report can be shown straight away.
 """),
     code("""
-from google.colab import auth
-
-auth.authenticate_user()
-
-BUCKET = "my-bucket"             # gs://BUCKET
-RUN_NAME = "kj-v4"               # gs://BUCKET/runs/RUN_NAME
 GCS_RUN = f"gs://{BUCKET}/runs/{RUN_NAME}"
 LOCAL_RUN = f"runs/{RUN_NAME}"
+if not BUCKET:
+    print("BUCKET is empty (first code cell): no run is loaded from Google Cloud Storage.")
+else:
+    try:
+        from google.colab import auth
+        auth.authenticate_user()
+    except ImportError:
+        print("Not on Colab: sign in with `gcloud auth login` and "
+              "`gcloud auth application-default login` first.")
 """),
     code("""
 # Everything but the checkpoints: config, metrics, TensorBoard logs, evaluation, collections,
 # probe results and the report when they exist.
-!mkdir -p {LOCAL_RUN}
-!gsutil -m rsync -r -x '(corrupt_|nonfinite_)?checkpoints/.*' {GCS_RUN} {LOCAL_RUN}
-!ls {LOCAL_RUN}
+if BUCKET:
+    !mkdir -p {LOCAL_RUN}
+    !gsutil -m rsync -r -x '(corrupt_|nonfinite_)?checkpoints/.*' {GCS_RUN} {LOCAL_RUN}
+    check_exit("gsutil rsync")
+    !ls {LOCAL_RUN}
 """),
     code("""
 # Optional: collect, scan and report here, on a few checkpoints (76,000 is the paper's probe
-# checkpoint; step 0, the untrained model, needs no checkpoint). The dataset is built first (about
-# a minute); pass the run's --config.data.* overrides if it had any.
+# checkpoint; step 0, the untrained model, needs no checkpoint; [] skips this cell). The dataset is
+# built first (about a minute); pass the run's --config.data.* overrides if it had any.
 STEPS = [76000]
-!mkdir -p {LOCAL_RUN}/checkpoints
-!gsutil -m rsync {GCS_RUN}/checkpoints {LOCAL_RUN}/checkpoints
-for step in STEPS:
-    !mkdir -p {LOCAL_RUN}/checkpoints/{step}
-    !gsutil -m rsync -r {GCS_RUN}/checkpoints/{step} {LOCAL_RUN}/checkpoints/{step}
-STEP_LIST = ",".join(str(s) for s in [0] + STEPS)
-!kareljax data build --config configs/icml.py
-!kareljax collect --workdir {LOCAL_RUN} --steps {STEP_LIST}
-!kareljax scan --workdir {LOCAL_RUN} --profile paper
-!kareljax report --workdir {LOCAL_RUN}
+if BUCKET and STEPS:
+    !mkdir -p {LOCAL_RUN}/checkpoints
+    !gsutil -m rsync {GCS_RUN}/checkpoints {LOCAL_RUN}/checkpoints
+    for step in STEPS:
+        !mkdir -p {LOCAL_RUN}/checkpoints/{step}
+        !gsutil -m rsync -r {GCS_RUN}/checkpoints/{step} {LOCAL_RUN}/checkpoints/{step}
+        check_exit(f"copying checkpoint {step}")
+    STEP_LIST = ",".join(str(s) for s in [0] + STEPS)
+    !kareljax data build --config configs/icml.py
+    !kareljax collect --workdir {LOCAL_RUN} --steps {STEP_LIST}
+    check_exit("kareljax collect")
+    !kareljax scan --workdir {LOCAL_RUN} --profile paper
+    check_exit("kareljax scan")
+    !kareljax report --workdir {LOCAL_RUN}
+    check_exit("kareljax report")
 """),
     code("""
-show_report(LOCAL_RUN)
+if BUCKET:
+    show_report(LOCAL_RUN)
 """),
 ]
 
