@@ -28,10 +28,12 @@ class DryRun:
 
 
 def dry_run(script: str, *args: str) -> DryRun:
-    """`launch/<script> ARGS` with --dry-run put before any `--`."""
+    """`launch/<script> ARGS` (or `<script> ARGS` for a path with a folder, from the repository
+    root) with --dry-run put before any `--`."""
     args = list(args)
     cut = args.index("--") if "--" in args else len(args)
-    argv = ["bash", str(LAUNCH / script), *args[:cut], "--dry-run", *args[cut:]]
+    path = REPO / script if "/" in script else LAUNCH / script
+    argv = ["bash", str(path), *args[:cut], "--dry-run", *args[cut:]]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO)
     commands: list[list[str]] = []
     for word in shlex.split(result.stdout):

@@ -1,0 +1,47 @@
+"""benchmarks/device_check.sh, the prepared GPU check: its steps, their time limits (inside the
+device tool's 600 s a command) and its config, without a GPU."""
+from kareljax import config_files
+from kareljax.train import train_config
+from tests.launch.dry_run import REPO, dry_run
+
+SCRIPT = "benchmarks/device_check.sh"
+
+
+def limits(run):
+    assert all(c[0] == "timeout" for c in run.commands), run.commands
+    return [int(c[1]) for c in run.commands]
+
+
+def test_the_check_measures_mfu_then_trains_and_evaluates_within_the_command_limit():
+    run = dry_run(SCRIPT)
+    assert run.returncode == 0, run.stderr
+    text = [" ".join(c[2:]) for c in run.commands]
+    assert "benchmarks/train.py --mfu" in text[1]
+    assert "-m kareljax train --config configs/gpu_mid.py" in text[2]
+    assert "-m kareljax eval" in text[3] and "--split test" in text[3]
+    assert sum(limits(run)) <= 570
+
+
+def test_smoke_leaves_out_the_mfu_and_shrinks_the_run():
+    run = dry_run(SCRIPT, "--smoke", "--train-seconds", "100")
+    assert run.returncode == 0, run.stderr
+    text = [" ".join(c[2:]) for c in run.commands]
+    assert not any("--mfu" in t for t in text)
+    train = next(c for c in run.commands if "train" in c and "--config" in c)
+    assert train[1] == "100"
+    assert "--config.train.num_steps=20" in train and "--config.model.d_model=64" in train
+
+
+def test_bad_arguments_are_refused():
+    for args in (["--train-seconds", "soon"], ["--fast"]):
+        run = dry_run(SCRIPT, *args)
+        assert run.returncode == 2 and run.commands == [], args
+
+
+def test_the_gpu_config_is_valid_and_mid_sized():
+    config = config_files.load(str(REPO / "configs" / "gpu_mid.py"), [])
+    train_config.validate(config)
+    size = train_config.model_size(config.model)
+    assert (size.d_model, size.n_layers) == (512, 8)
+    assert (config.data.world_height, config.data.world_width) == (8, 8)
+    assert config.train.data_source == "fresh" and config.model.dtype == "bfloat16"
