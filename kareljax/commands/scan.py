@@ -11,7 +11,8 @@ and the starting pose itself (`initial_facing`, `initial_position`), e.g.
 "--config.tasks=('facing','turns','ego_start_position')". Each checkpoint's rows are also kept under
 <workdir>/scan_cache/<digest of the options>/, so a rerun with the same options only trains the
 probes of checkpoints collected since (an interrupted scan resumes). Options (with --config.NAME=VALUE): those of
-`kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example, correct_only,
+`kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example (-1: labels from
+every shown example in turn), correct_only,
 statements, max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
 decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
 batch 64) on at most 20,000 train and 1,024 val and test samples per checkpoint; `--profile paper`

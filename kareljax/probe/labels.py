@@ -25,6 +25,11 @@ token, offset and semantics: `initial_facing` (0..3) and `initial_position` (int
 A grid-frame state is the starting pose composed with the starting-frame state, so these tell
 whether a model's program tokens carry the half of it that only the prompt holds.
 
+Labels come from one shown example's run (`example`, 0 by default) or, with `example` =
+ALL_EXAMPLES (-1), from each shown example's run in turn (SPEC §8's option): every program token
+then gives one sample per shown example, with the same hidden state and that example's labels;
+each sample records its example.
+
 By default every offset and every semantics uses the same sample set (the samples whose entries are
 valid for all of them); `sample_sets` reports it. Labels are int32 [M, heads] per task; a task with
 several heads counts a sample correct only when every head is right.
@@ -39,6 +44,7 @@ from kareljax.data import tokens as T
 from kareljax.karel.world import DELTAS
 
 OFFSETS = (-2, -1, 0, 1, 2)
+ALL_EXAMPLES = -1   # `example` value: labels from every shown example's run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +75,28 @@ TASK_NAMES = PAPER_TASK_NAMES + EXTRA_TASK_NAMES
 _CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
 
 
+def shown_examples(collected: dict) -> int:
+    """How many shown examples' traces the collection holds."""
+    return int(collected["num_actions"].shape[1])
+
+
+def _examples(collected: dict, example: int) -> range:
+    """The examples `example` stands for (every shown one for ALL_EXAMPLES); a name error for
+    one the collection does not hold."""
+    count = shown_examples(collected)
+    if example == ALL_EXAMPLES:
+        return range(count)
+    if not 0 <= example < count:
+        raise ValueError(f"example: {example} is not a shown example of this collection "
+                         f"(0..{count - 1}, or {ALL_EXAMPLES} for all of them)")
+    return range(example, example + 1)
+
+
+def _concat(parts: list[dict], axes: dict) -> dict:
+    """The per-example sample dicts joined along each key's sample axis (`axes`, default 0)."""
+    return {k: np.concatenate([p[k] for p in parts], axis=axes.get(k, 0)) for k in parts[0]}
+
+
 def _in_statements(collected: dict, statements: tuple[int, ...]) -> np.ndarray | bool:
     """[N, P] mask of the tokens of statements first..stop-1 (True for every token when
     `statements` is empty)."""
@@ -80,11 +108,19 @@ def _in_statements(collected: dict, statements: tuple[int, ...]) -> np.ndarray |
 
 def branch_samples(collected: dict, example: int = 0, correct_only: bool = False,
                    statements: tuple[int, ...] = ()) -> dict:
-    """The branch task's samples: {"spec", "token" [M], "label" int32 [M, S, 1]} (empty without
-    conditional traces, e.g. for straight-line programs); `statements` as in `aligned`."""
+    """The branch task's samples: {"spec", "token", "example" [M], "label" int32 [M, S, 1]}
+    (empty without conditional traces, e.g. for straight-line programs); `example` and
+    `statements` as in `aligned`."""
     if "cond_stmt" not in collected:
         empty = np.zeros(0, np.int64)
-        return {"spec": empty, "token": empty, "label": np.zeros((0, 0, 1), np.int32)}
+        return {"spec": empty, "token": empty, "example": empty,
+                "label": np.zeros((0, 0, 1), np.int32)}
+    return _concat([_branch_samples_of(collected, e, correct_only, statements)
+                    for e in _examples(collected, example)], {})
+
+
+def _branch_samples_of(collected: dict, example: int, correct_only: bool,
+                       statements: tuple[int, ...]) -> dict:
     stmt = collected["cond_stmt"][:, example]                      # [N, S, Kc]
     valid = collected["cond_valid"][:, example]
     value = collected["cond_value"][:, example]
@@ -103,7 +139,8 @@ def branch_samples(collected: dict, example: int = 0, correct_only: bool = False
     spec, token = np.nonzero(keep)
     sem = np.arange(num_sem)[None]
     label = value[spec[:, None], sem, first[spec, token]].astype(np.int32)
-    return {"spec": spec, "token": token, "label": label[..., None]}
+    return {"spec": spec, "token": token, "example": np.full(len(spec), example),
+            "label": label[..., None]}
 
 
 def _entries(collected: dict, example: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,13 +157,22 @@ def _entries(collected: dict, example: int) -> tuple[np.ndarray, np.ndarray]:
 
 def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = True,
             correct_only: bool = False, statements: tuple[int, ...] = ()) -> dict:
-    """The sample set and trace entries: {"spec", "token" [M], "entry" [len(offsets), M, S]}.
+    """The sample set and trace entries: {"spec", "token", "example" [M],
+    "entry" [len(offsets), M, S]}.
 
-    With `common`, samples are those valid for every offset and semantics row; otherwise pass one
-    offset at a time. `statements` = (first, stop) keeps the tokens of the program's statements
-    first..stop-1 (pre-order index; for straight-line programs, the actions), e.g. (0, 1) the
-    first action only; () keeps every statement.
+    `example`: the shown example whose run gives the labels, or ALL_EXAMPLES for each in turn
+    (the samples of example 0, then of example 1, ...). With `common`, samples are those valid
+    for every offset and semantics row; otherwise pass one offset at a time. `statements` =
+    (first, stop) keeps the tokens of the program's statements first..stop-1 (pre-order index;
+    for straight-line programs, the actions), e.g. (0, 1) the first action only; () keeps every
+    statement.
     """
+    return _concat([_aligned_of(collected, offsets, e, common, correct_only, statements)
+                    for e in _examples(collected, example)], {"entry": 1})
+
+
+def _aligned_of(collected: dict, offsets, example: int, common: bool, correct_only: bool,
+                statements: tuple[int, ...]) -> dict:
     entry, count = _entries(collected, example)
     offs = np.asarray(offsets)[:, None, None, None]
     shifted = entry[None] + offs                                           # [O, N, P, S]
@@ -136,31 +182,33 @@ def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = T
         keep &= collected["correct"][:, None]
     keep &= _in_statements(collected, statements)
     spec, token = np.nonzero(keep)
-    return {"spec": spec, "token": token, "entry": shifted[:, spec, token]}
+    return {"spec": spec, "token": token, "example": np.full(len(spec), example),
+            "entry": shifted[:, spec, token]}
 
 
-def labels(collected: dict, samples: dict, height: int, width: int, example: int = 0) -> dict:
-    """{task name: int32 [O, M, S, heads]} for the samples' entries (offsets x samples x semantics)."""
+def labels(collected: dict, samples: dict, height: int, width: int) -> dict:
+    """{task name: int32 [O, M, S, heads]} for the samples' entries (offsets x samples x
+    semantics), each from its sample's example."""
     spec, entry = samples["spec"], samples["entry"]                        # entry [O, M, S]
     num_sem = entry.shape[-1]
     sem = np.arange(num_sem)[None, None]
-    sp = spec[None, :, None]
+    sp, ex = spec[None, :, None], samples["example"][None, :, None]
 
     def at(field, e):
-        return collected[f"trace_{field}"][:, example][sp, sem, e].astype(np.int32)
+        return collected[f"trace_{field}"][sp, ex, sem, e].astype(np.int32)
 
     row, col, facing = at("row", entry), at("col", entry), at("facing", entry)
     zeros = np.zeros_like(entry)
     row0, col0, facing0 = at("row", zeros), at("col", zeros), at("facing", zeros)
-    last = collected["num_actions"][:, example][sp, sem].astype(np.int32)
+    last = collected["num_actions"][sp, ex, sem].astype(np.int32)
     last = np.broadcast_to(last, entry.shape)
     row_end, col_end = at("row", last), at("col", last)
-    walls = np.pad(collected["inputs"][:, example] == 0, ((0, 0), (1, 1), (1, 1)),
-                   constant_values=True)                                   # [N, H, W] with border
+    walls = np.pad(collected["inputs"] == 0, ((0, 0), (0, 0), (1, 1), (1, 1)),
+                   constant_values=True)                                # [N, E, H, W] with border
     span = max(height, width)
 
     def wall_at(dr, dc):
-        return walls[sp, row + dr, col + dc].astype(np.int32)
+        return walls[sp, ex, row + dr, col + dc].astype(np.int32)
 
     front = DELTAS[facing]
     ahead, left = DELTAS[facing0], DELTAS[(facing0 - 1) % 4]   # the starting frame
@@ -169,7 +217,7 @@ def labels(collected: dict, samples: dict, height: int, width: int, example: int
     out = {"facing": facing[..., None],
            "start_position": np.stack([col - col0 + span, row - row0 + span], -1),
            "end_position": np.stack([col - col_end + span, row - row_end + span], -1),
-           "front_wall": walls[sp, row + front[..., 0], col + front[..., 1]][..., None]
+           "front_wall": walls[sp, ex, row + front[..., 0], col + front[..., 1]][..., None]
            .astype(np.int32),
            "position": np.stack([row - 1, col - 1], -1),
            "walls": np.stack(sides, -1),

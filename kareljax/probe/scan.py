@@ -34,7 +34,7 @@ class ScanOptions:
     offsets: tuple[int, ...] = labels.OFFSETS
     seeds: int = 3
     alts: tuple[int, ...] | None = None        # None: every alternative that was collected
-    example: int = 0                           # labels from this shown example
+    example: int = 0                           # labels from this shown example; -1: from all
     correct_only: bool = False
     statements: tuple[int, ...] = ()           # (first, stop): only those statements' tokens
     max_train_samples: int = 100_000
@@ -51,6 +51,9 @@ class ScanOptions:
             raise ValueError(f"tasks: unknown {unknown}; choose from {labels.TASK_NAMES}")
         if self.seeds < 1:
             raise ValueError("seeds must be >= 1")
+        if self.example < labels.ALL_EXAMPLES:
+            raise ValueError(f"example: {self.example} is neither a shown example (0, 1, ...) nor "
+                             f"{labels.ALL_EXAMPLES} (all of them)")
         if self.statements and not (len(self.statements) == 2
                                     and 0 <= self.statements[0] < self.statements[1]):
             raise ValueError(f"statements: {self.statements} is not a range (first, stop) with "
@@ -76,7 +79,8 @@ def _subsample(samples: dict, limit: int, seed: int) -> dict:
     """At most `limit` of the aligned samples; "available" keeps how many there were."""
     keep = _kept(len(samples["spec"]), limit, seed)
     return {"spec": samples["spec"][keep], "token": samples["token"][keep],
-            "entry": samples["entry"][:, keep], "available": len(samples["spec"])}
+            "example": samples["example"][keep], "entry": samples["entry"][:, keep],
+            "available": len(samples["spec"])}
 
 
 def _sample_counts(used: tuple[int, ...], available: tuple[int, ...]) -> dict:
@@ -93,7 +97,7 @@ def _split_samples(collection: dict, options: ScanOptions, limit: int, rows: np.
                              correct_only=options.correct_only,
                              statements=options.statements)
     samples = _subsample(samples, limit, seed=0)
-    y = labels.labels(collection, samples, height, width, options.example)  # [O, M, S, heads]
+    y = labels.labels(collection, samples, height, width)                # [O, M, S, heads]
     return samples, {task: values[:, :, rows] for task, values in y.items()}
 
 
@@ -234,6 +238,8 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
         results += rows if layer is None else [{**row, "layer": layer} for row in rows]
     if options.statements:
         results = [{**row, "statements": list(options.statements)} for row in results]
+    if options.example:
+        results = [{**row, "example": options.example} for row in results]
     return results
 
 

@@ -16,17 +16,18 @@ WORLD = """\
 ######"""
 
 
-def spec_of(source: str, size: int = 16) -> dict:
-    """One spec of the program `source` on 10 copies of WORLD (program tokens padded to `size`)."""
+def spec_of(source: str, size: int = 16, worlds: tuple[str, ...] = (WORLD,) * 10) -> dict:
+    """One spec of the program `source` on `worlds` (10 copies of WORLD by default; program
+    tokens padded to `size`)."""
     program = parser.parse(source)
-    start = world.from_text(WORLD)
-    final = reference.run(program, start).world
-    grid = lambda w: np.asarray(generate.glyphs(world.stack([w] * 10)))  # noqa: E731
+    starts = [world.from_text(text) for text in worlds]
+    finals = [reference.run(program, start).world for start in starts]
+    grid = lambda ws: np.asarray(generate.glyphs(world.stack(ws)))  # noqa: E731
     ids = np.zeros(size, np.int64)
     encoded = tokens.encode_program(program)
     ids[:len(encoded)] = encoded
     return {"program": ids[None], "length": np.array([len(program.body)]),
-            "inputs": grid(start)[None], "outputs": grid(final)[None]}
+            "inputs": grid(starts)[None], "outputs": grid(finals)[None]}
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """Alignment per offset and labels, on the hand-made spec; alternative-semantics labels come from
 the matching interpreter runs."""
+import numpy as np
 import pytest
 
 from kareljax.data import generate, grammar, tokens
@@ -157,3 +158,73 @@ def test_starting_pose_tasks_have_their_class_counts():
     assert heads["initial_facing"] == (4,) and heads["initial_position"] == (4, 6)
     assert set(labels.EXTRA_TASK_NAMES) == {"turns", "ego_start_position", "initial_facing",
                                             "initial_position"}
+
+
+OTHER_WORLD = """\
+######
+#v...#
+#....#
+#..1.#
+#....#
+######"""
+
+
+@pytest.fixture(scope="module")
+def two_world_collected(model):
+    """`move; turn_left; move` with shown examples 0, 2, 4 on WORLD (hero (2,2) east) and 1, 3
+    on OTHER_WORLD (hero (1,1) south)."""
+    from tests.probe.conftest import WORLD, spec_of
+    spec = spec_of("def run() { move(); turn_left(); move() }",
+                   worlds=(WORLD, OTHER_WORLD) * 2 + (WORLD,) * 6)
+    layout = tokens.Layout.for_world(6, 6)
+    return collect.collect_batch(model, layout, spec, grammar.straight_line(14), max_steps=100,
+                                 alts=ALTS, forced=True)
+
+
+def test_labels_from_all_shown_examples(two_world_collected):
+    collected = two_world_collected
+    assert labels.shown_examples(collected) == 5
+    every = labels.aligned(collected, offsets=(0,), common=False, example=labels.ALL_EXAMPLES)
+    assert every["example"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert every["token"].tolist() == [0, 1, 2] * 5      # the same hidden states, once per example
+    got = labels.labels(collected, every, 4, 4)
+    facing, position = got["facing"][0, :, 0, 0], got["position"][0, :, 0]
+    # WORLD: (2,3)E, (2,3)N, (1,3)N; OTHER_WORLD: (2,1)S, (2,1)E, (2,2)E (interior = row-1, col-1)
+    on_world, on_other = ([1, 0, 0], [[1, 2], [1, 2], [0, 2]]), ([2, 1, 1], [[1, 0], [1, 0], [1, 1]])
+    for e in range(5):
+        want_facing, want_position = on_other if e % 2 else on_world
+        assert facing[3 * e:3 * e + 3].tolist() == want_facing
+        assert position[3 * e:3 * e + 3].tolist() == want_position
+        one = labels.aligned(collected, offsets=(0,), common=False, example=e)
+        alone = labels.labels(collected, one, 4, 4)
+        for task, values in alone.items():
+            assert (values == got[task][:, 3 * e:3 * e + 3]).all(), (task, e)
+
+
+def test_an_example_the_collection_does_not_hold_is_named(two_world_collected):
+    with pytest.raises(ValueError, match="example: 5 is not a shown example"):
+        labels.aligned(two_world_collected, example=5)
+
+
+def test_branch_samples_from_all_shown_examples(cond_collected):
+    _, collected = cond_collected
+    one = labels.branch_samples(collected)
+    every = labels.branch_samples(collected, example=labels.ALL_EXAMPLES)
+    assert len(every["spec"]) == 5 * len(one["spec"])
+    assert every["example"].tolist() == sorted(list(range(5)) * len(one["spec"]))
+    assert (every["label"][:len(one["spec"])] == one["label"]).all()
+
+
+def test_correct_only_keeps_the_samples_of_correct_programs(two_world_collected, cond_collected):
+    for collected in (two_world_collected, cond_collected[1]):
+        wrong = {**collected, "correct": np.zeros_like(collected["correct"])}
+        right = {**collected, "correct": np.ones_like(collected["correct"])}
+        every = labels.aligned(collected, offsets=(0,), common=False)
+        assert len(every["spec"]) > 0
+        assert len(labels.aligned(wrong, offsets=(0,), common=False, correct_only=True)["spec"]) == 0
+        kept = labels.aligned(right, offsets=(0,), common=False, correct_only=True)
+        assert kept["token"].tolist() == every["token"].tolist()
+    branch = labels.branch_samples(cond_collected[1])
+    assert len(branch["spec"]) == 3
+    wrong = {**cond_collected[1], "correct": np.zeros_like(cond_collected[1]["correct"])}
+    assert len(labels.branch_samples(wrong, correct_only=True)["spec"]) == 0

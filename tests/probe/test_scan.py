@@ -125,6 +125,20 @@ def test_statement_ranges_probe_those_statements_and_say_so(tmp_path, model):
         scan.scan_step(directory, beyond)
 
 
+def test_labels_from_all_shown_examples_give_five_samples_per_token_and_say_so(tmp_path, model):
+    directory = _collect_store(tmp_path, "icml_cpu", model)
+    options = scan.ScanOptions(depths=("linear",), tasks=("facing",), offsets=(-1,), seeds=1,
+                               fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+    one = scan.scan_step(directory, options)
+    every = scan.scan_step(directory, dataclasses.replace(options, example=labels.ALL_EXAMPLES))
+    assert all("example" not in r for r in one)
+    assert all(r["example"] == labels.ALL_EXAMPLES for r in every)
+    # every example's run has as many actions (straight-line programs), so 5x the samples
+    assert every[0]["train_samples"] == 5 * one[0]["train_samples"]
+    with pytest.raises(ValueError, match="example: -2"):
+        scan.ScanOptions(example=-2)
+
+
 def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label():
     train = np.array([[1, 2], [1, 2], [0, 2], [1, 0]])
     test = np.array([[1, 2], [1, 0], [1, 2], [0, 0]])
