@@ -11,6 +11,7 @@ from flax import nnx
 
 from kareljax.model import (SIZES, ModelSize, build_model, count_params, forward_with_states,
                             hidden_states, init_cache, positions_from_mask)
+from kareljax.model.transformer import apply_rotary, rotary_angles
 
 TINY = SIZES["tiny"]
 B, T = 2, 12
@@ -259,3 +260,43 @@ def test_prefill_equals_decode_at_slot_0(padded):
         np.testing.assert_allclose(a, b, atol=1e-6)
     full = apply(model, tokens, positions, mask if padded else None)
     np.testing.assert_allclose(next_logits, full[:, prompt], atol=1e-5)
+
+
+def test_blocks_are_parallel_residual_with_one_shared_layer_norm(model):
+    """CodeGen's block: x + Attn(LN x) + MLP(LN x). A sequential block would feed the MLP
+    LN(x + Attn(LN x)) instead."""
+    block = model.blocks[0]
+    x = jax.random.normal(jax.random.key(3), (B, T, TINY.d_model))
+    rope = rotary_angles(jnp.broadcast_to(jnp.arange(T), (B, T)), TINY.rotary_dim)
+    got, _ = block(x, rope, None)
+    h = block.ln(x)
+    attn, _ = block.attn(h, rope, None)
+    assert float(jnp.abs(attn).max()) > 1e-3            # the attention path is not negligible
+    np.testing.assert_allclose(got, x + attn + block.mlp(h), rtol=1e-5, atol=1e-5)
+    sequential = x + attn + block.mlp(block.ln(x + attn))
+    assert float(jnp.abs(got - sequential).max()) > 1e-4
+
+
+def test_rotary_embeddings_rotate_the_first_rotary_dim_dims_only():
+    head_dim, rotary_dim = 64, 32
+    positions = jnp.broadcast_to(jnp.arange(T), (1, T))
+    sin, cos = rotary_angles(positions, rotary_dim)
+    assert sin.shape == (1, T, 1, rotary_dim // 2)
+    q = jax.random.normal(jax.random.key(0), (1, T, 2, head_dim))
+    k = jax.random.normal(jax.random.key(1), (1, T, 2, head_dim))
+    rq, rk = apply_rotary(q, sin, cos), apply_rotary(k, sin, cos)
+    np.testing.assert_array_equal(rq[..., rotary_dim:], q[..., rotary_dim:])  # pass through
+    np.testing.assert_allclose(rq[:, 0], q[:, 0], atol=1e-6)                  # position 0: identity
+    assert float(jnp.abs(rq[:, 1:, :, :rotary_dim] - q[:, 1:, :, :rotary_dim]).max()) > 1e-2
+    # pairs (i, i + rotary_dim / 2) are rotated: their norms are kept
+    half = rotary_dim // 2
+    norms = lambda a: jnp.hypot(a[..., :half], a[..., half:rotary_dim])  # noqa: E731
+    np.testing.assert_allclose(norms(rq), norms(q), rtol=1e-5)
+    # the rotated part of q.k depends on the positions' difference only: same query and key
+    # vectors at positions (i, j) and (i + 3, j + 3)
+    q0, k0 = q[:, :1], k[:, :1]
+    def score(i, j):
+        at = lambda p, v: apply_rotary(v, sin[:, p:p + 1], cos[:, p:p + 1])  # noqa: E731
+        return jnp.sum(at(i, q0)[..., :rotary_dim] * at(j, k0)[..., :rotary_dim])
+    np.testing.assert_allclose(score(5, 2), score(8, 5), rtol=1e-4)
+    assert abs(float(score(5, 2) - score(5, 4))) > 1e-3
