@@ -1,6 +1,8 @@
 """`kareljax train` -> `eval` -> `collect` -> `scan` on a few steps of the tiny config."""
+import csv
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -107,3 +109,39 @@ def test_capped_samples_note_names_each_limited_split():
     note = capped_samples_note([smaller, {**full, "train_samples": 64, "test_samples": 16}])
     assert "train 64 of up to 90 (--config.max_train_samples); test 16 of up to 30" in note
     assert "val " not in note
+
+
+def test_eval_of_one_checkpoint(run_dir, capsys):
+    assert cli.main(["eval", "--workdir", str(run_dir), "--split", "val", "--step", "10",
+                     "--limit", "30"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["step"], summary["split"], summary["programs"]) == (10, "val", 30)
+    assert (run_dir / "eval" / "step_10_val.json").exists()
+    assert cli.main(["eval", "--workdir", str(run_dir), "--step", "15"]) == 2
+    assert "15" in capsys.readouterr().err
+
+
+def test_collect_one_checkpoint_with_all_twelve_alternatives(run_dir, tmp_path):
+    copy = tmp_path / "tiny"       # the run without its collections
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
+                                                                 "scan_cache", "eval"))
+    alts = ",".join(str(a) for a in range(12))
+    args = ["collect", "--workdir", str(copy), "--splits", "test", "--limit", "10",
+            "--alts", alts]
+    assert cli.main(args + ["--steps", "latest"]) == 0
+    assert store.collected_steps(copy) == [20]
+    test = store.read_split(store.step_dir(copy, 20), "test")
+    assert test["trace_row"].shape[:3] == (10, 5, 13)      # specs, shown examples, semantics
+    assert cli.main(args + ["--steps", "10"]) == 0
+    assert store.collected_steps(copy) == [10, 20]
+
+
+def test_results_csv_holds_the_jsonl_rows(run_dir):
+    rows = [json.loads(line) for line in open(run_dir / "results.jsonl")]
+    with open(run_dir / "results.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(rows)
+    for row, line in zip(rows, table):
+        assert (int(line["step"]), line["task"], int(line["offset"])) == (
+            row["step"], row["task"], row["offset"])
+        assert float(line["test_acc"]) == pytest.approx(row["test_acc"])
