@@ -62,6 +62,22 @@ def test_kernel_traces_once_per_batch_shape(counted_kernel):
                             trace_len=48, cond_trace_len=48)
 
 
+def test_straight_line_kernel_traces_once_per_batch_shape(counted_kernel):
+    """The straight-line fast path (`straight_runner.py`) too: two batches of one shape, one
+    trace, and the reference interpreter's results."""
+    for seed, alt in ((0, 3), (1, 8)):
+        rng = np.random.default_rng(seed)
+        programs = [sampling.random_straight_program(rng, n) for n in rng.integers(1, 11, SHAPE[0])]
+        worlds = make_worlds(seed, SHAPE)
+        code = bytecode.compile_batch(programs, length=16)
+        assert code.straight
+        remaps = semantics_table((alt,))
+        ex = interpreter.execute(code, worlds, remaps, max_steps=30, trace_len=12,
+                                 cond_trace_len=12)
+        assert_matches(ex, reference_runs(programs, worlds, remaps, 30))
+    assert len(counted_kernel) == 1
+
+
 @pytest.mark.slow  # ~15 s: op-by-op execution compiles every primitive
 def test_jit_and_disable_jit_agree():
     """The bytecode path run op by op equals the compiled run (a tiny batch: eager is slow)."""

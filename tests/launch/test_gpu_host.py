@@ -1,5 +1,8 @@
 """launch/gpu_host.sh --dry-run: each command prints what it would run, in order, with the JAX
 build requirements.txt pins, and bad requests are refused by name."""
+import os
+import sys
+
 import pytest
 
 from tests.launch.dry_run import REPO, dry_run, requirements_pin
@@ -8,14 +11,23 @@ SCRIPT = "gpu_host.sh"
 KJ = ".venv/bin/kareljax"
 
 
-def test_setup_makes_the_venv_and_installs_the_pinned_cuda_jax():
-    run = dry_run(SCRIPT, "setup")
+def test_setup_makes_the_venv_and_installs_the_pinned_cuda_jax(tmp_path):
+    venv = str(tmp_path / "venv")
+    run = dry_run(SCRIPT, "setup", "--venv", venv)
     assert run.returncode == 0, run.stderr
     assert run.commands[0] == ["cd", str(REPO)]
-    assert ["python3", "-m", "venv", ".venv"] in run.commands
+    assert ["python3", "-m", "venv", venv] in run.commands
     install = run.commands[-1]
-    assert install[:6] == [".venv/bin/python", "-m", "pip", "install", "-r", "requirements.txt"]
+    assert install[:6] == [venv + "/bin/python", "-m", "pip", "install", "-r", "requirements.txt"]
     assert f"jax[cuda12]=={requirements_pin('jax')}" in install
+
+
+def test_setup_keeps_an_existing_venv():
+    existing = os.path.dirname(os.path.dirname(sys.executable))      # this test's environment
+    run = dry_run(SCRIPT, "setup", "--venv", existing)
+    assert run.returncode == 0, run.stderr
+    assert not any(c[1:3] == ["-m", "venv"] for c in run.commands)
+    assert run.commands[-1][0] == existing + "/bin/python"
 
 
 def test_check_asks_the_driver_and_jax():
