@@ -61,14 +61,19 @@ def scan_options(profile: str, overrides: list[str]):
 
 
 CACHE_DIR = "scan_cache"   # <workdir>/scan_cache/<options digest>/step_XXXXXXXX.jsonl
+# Part of the digest: raised when the same options give other results (2: probe keys per probe
+# index, not per memory chunk), so rows cached by older code are not mixed with new ones.
+RESULTS_VERSION = 2
 
 
 def options_digest(options) -> str:
-    """A short digest of every scan option: cached rows are reused only under the same options."""
+    """A short digest of every scan option and RESULTS_VERSION: cached rows are reused only under
+    the same options and probe code."""
     import dataclasses
     import hashlib
     import json
-    text = json.dumps(dataclasses.asdict(options), sort_keys=True, default=str)
+    text = json.dumps({**dataclasses.asdict(options), "results_version": RESULTS_VERSION},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

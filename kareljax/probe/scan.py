@@ -128,7 +128,9 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
     out_rows = []
     for start in range(0, num, chunk):
         idx = np.arange(start, start + chunk) % num   # the last chunk wraps round
-        out = fit.fit(jax.random.split(jax.random.fold_in(base, start), chunk),
+        # One key per probe, not per chunk: a probe's result does not depend on `memory_gib`.
+        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, idx)
+        out = fit.fit(keys,
                       jax.random.fold_in(jax.random.key(1000 + seed), salt),
                       ys[0][idx], ys[1][idx], ys[2][idx], stacked["mask"][idx],
                       stacked["offset"][idx], stacked["valid"][idx], *xs,

@@ -9,7 +9,7 @@ import pytest
 from kareljax import config_files
 from kareljax.data import dataset_config, generate
 from kareljax.eval.evaluate import program_grammar
-from kareljax.probe import collect, fit, labels, scan, store
+from kareljax.probe import collect, fit, labels, models, scan, store
 
 ALTS = (8,)
 OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offsets=(0,), seeds=2,
@@ -137,6 +137,23 @@ def test_labels_from_all_shown_examples_give_five_samples_per_token_and_say_so(t
     assert every[0]["train_samples"] == 5 * one[0]["train_samples"]
     with pytest.raises(ValueError, match="example: -2"):
         scan.ScanOptions(example=-2)
+
+
+def test_probe_results_do_not_depend_on_the_memory_budget():
+    """Each probe's key comes from its index, not from the chunk `memory_gib` puts it in."""
+    rng = np.random.default_rng(0)
+    num, n, d = 5, 64, 8
+    xs = [rng.normal(size=(n, d)).astype(np.float32) for _ in range(3)]
+    ys = [rng.integers(0, 4, size=(num, n, 1)).astype(np.int32) for _ in range(3)]
+    layout = models.HeadLayout.of((4,), 1, 4)
+    stacked = {f: np.stack([getattr(layout, f)] * num) for f in ("mask", "offset", "valid")}
+    roomy = scan.ScanOptions(fit=fit.FitOptions(steps=8, batch_size=16, eval_every=2))
+    tight = dataclasses.replace(roomy, memory_gib=1e-9)
+    assert scan._chunk_size(roomy, num, (d, 4)) == num and scan._chunk_size(tight, num, (d, 4)) == 1
+    together, one_by_one = (scan._train_group(xs, (n, n, n), ys, stacked, 4, options, "mlp1",
+                                              0, 0, None) for options in (roomy, tight))
+    assert one_by_one == together
+    assert len({r["test_acc"] for r in together}) > 1      # the probes differ from each other
 
 
 def test_majority_accuracy_is_the_chance_level_of_the_most_frequent_train_label():
