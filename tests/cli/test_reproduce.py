@@ -19,7 +19,10 @@ def test_reproduce_then_continue(tmp_path, capsys):
     rows = [json.loads(line) for line in open(run / "results.jsonl")]
     assert {r["step"] for r in rows} == {0, 10}
     mtime = (run / "results.jsonl").stat().st_mtime
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    # progress bars (tqdm, on stderr) for the long stages: training, collection, probes
+    assert "10/10" in err and ("step/s" in err or "s/step" in err)   # the training bar
+    assert "checkpoints: 100%" in err and "probes: 100%" in err
     assert cli.main(args) == 0
     err = capsys.readouterr().err
     assert "already trained" in err and "kept" in err
