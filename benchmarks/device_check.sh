@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The prepared GPU check of issue 7 point 3, one call on a lent GPU machine (or any GPU host):
-#   1. env.txt      Python, JAX, its backend and devices
+#   1. env.txt      Python, JAX, its backend and devices (nvidia-smi.txt: the GPU, last)
 #   2. mfu.jsonl    the icml train step's model FLOPs utilisation (benchmarks/train.py --mfu)
 #   3. metrics.jsonl, eval_test.json
 #                   a short run of configs/gpu_mid.py (a ~25 M-parameter model on the paper's 8x8
 #                   world): loss and val accuracy every 250 steps, then the test split
 #   status.txt      each step's exit status and seconds
-# Every step has its own time limit (570 s together at most, under the device tool's 600 s a
+# Every step has its own time limit (580 s together at most, under the device tool's 600 s a
 # command), and a failing step does not stop the next.
 #
 #   benchmarks/device_check.sh [--out DIR] [--train-seconds N] [--smoke] [--dry-run]
@@ -16,9 +16,9 @@
 # --smoke              CPU-sized, to try the script anywhere: tiny model, a few steps, no MFU
 # --dry-run            print the commands instead of running them
 #
-# Packages: with a .whl/ folder in the repository (benchmarks/device_wheels.txt says what goes in
-# it and how to fetch it), those wheels are installed into /tmp/kareljax-site first; otherwise the
-# Python found as $PYTHON (default python3) must have kareljax's requirements.
+# Packages: with wheels in .whl/ (or the folder $KARELJAX_WHEELS; benchmarks/device_wheels.txt
+# says what goes in it and how to fetch it), those are installed into /tmp/kareljax-site first;
+# otherwise the Python found as $PYTHON (default python3) must have kareljax's requirements.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,6 +27,7 @@ TRAIN_SECONDS=270
 SMOKE=0
 DRY_RUN=0
 PYTHON=${PYTHON:-python3}
+WHEELS=${KARELJAX_WHEELS:-.whl}    # wheels to install first, if any
 
 die() { printf 'device_check.sh: error: %s\n' "$*" >&2; exit 2; }
 
@@ -55,18 +56,23 @@ if ((SMOKE)); then
     --config.data.num_val=50 --config.data.num_test=50)
 fi
 
-# step NAME SECONDS CMD...: runs CMD under a time limit and records its status (never fails).
+# step NAME SECONDS OUTPUT CMD...: runs CMD under a time limit, its stdout to the file OUTPUT
+# ('-': the terminal), and records its exit status and seconds; never fails the script.
 step() {
-  local name=$1 seconds=$2 start status
-  shift 2
+  local name=$1 seconds=$2 output=$3 start status
+  shift 3
   if ((DRY_RUN)); then
-    printf '+ timeout %s %s\n' "$seconds" "$*"
+    printf '+ timeout %s' "$seconds"
+    printf ' %q' "$@"
+    [[ $output == - ]] || printf ' > %q' "$output"
+    printf '\n'
     return 0
   fi
-  printf '\n== %s (limit %s s): %s\n' "$name" "$seconds" "$*" >&2
+  printf '\n== %s (limit %s s)\n' "$name" "$seconds" >&2
+  [[ $output == - ]] && output=/dev/stdout
   start=$SECONDS
   set +e
-  timeout --signal=INT --kill-after=30 "$seconds" "$@"
+  timeout --signal=INT --kill-after=30 "$seconds" "$@" >"$output"
   status=$?
   set -e
   printf '%s exit=%s seconds=%s\n' "$name" "$status" "$((SECONDS - start))" >>"$OUT_DIR/status.txt"
@@ -79,9 +85,9 @@ if ((!DRY_RUN)); then
   : >"$OUT_DIR/status.txt"
   rm -rf "$WORKDIR"
 fi
-if compgen -G ".whl/*.whl" >/dev/null; then
-  step wheels 60 "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-    --upgrade --target /tmp/kareljax-site .whl/*.whl
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
+  step wheels 30 - "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --upgrade --target /tmp/kareljax-site "$WHEELS"/*.whl
   export PYTHONPATH=/tmp/kareljax-site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONPATH=$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}   # kareljax from this checkout, no install
@@ -91,18 +97,15 @@ ENV_PY='import platform, jax, flax, optax, orbax.checkpoint as ocp
 print("python", platform.python_version(), "| jax", jax.__version__, "| flax", flax.__version__,
       "| optax", optax.__version__, "| orbax", ocp.__version__)
 print("backend", jax.default_backend(), "|", jax.device_count(), "x", jax.devices()[0].device_kind)'
-if ((DRY_RUN)); then
-  step env 60 "$PYTHON" -c "<print versions and devices>"
-else
-  step env 60 bash -c "$(printf '%q ' "$PYTHON" -c "$ENV_PY") > $(printf '%q' "$OUT_DIR/env.txt") 2>&1; nvidia-smi >> $(printf '%q' "$OUT_DIR/env.txt") 2>&1 || true"
-fi
+step env 40 "$OUT_DIR/env.txt" "$PYTHON" -c "$ENV_PY"
 if ((!SMOKE)); then
-  step mfu 150 bash -c "$(printf '%q ' "$PYTHON" benchmarks/train.py --mfu --steps 10 --repeats 3) > $(printf '%q' "$OUT_DIR/mfu.jsonl")"
+  step mfu 150 "$OUT_DIR/mfu.jsonl" "$PYTHON" benchmarks/train.py --mfu --steps 10 --repeats 3
 fi
-step train "$TRAIN_SECONDS" "$PYTHON" -m kareljax train --config "$CONFIG" --workdir "$WORKDIR" \
+step train "$TRAIN_SECONDS" - "$PYTHON" -m kareljax train --config "$CONFIG" --workdir "$WORKDIR" \
   --no-progress "${OVERRIDES[@]}"
 if ((!DRY_RUN)) && [[ -f $WORKDIR/metrics.jsonl ]]; then cp "$WORKDIR/metrics.jsonl" "$OUT_DIR/"; fi
-step eval 90 bash -c "$(printf '%q ' "$PYTHON" -m kareljax eval --workdir "$WORKDIR" --split test) > $(printf '%q' "$OUT_DIR/eval_test.json")"
+step eval 80 "$OUT_DIR/eval_test.json" "$PYTHON" -m kareljax eval --workdir "$WORKDIR" --split test
+step gpu 10 "$OUT_DIR/nvidia-smi.txt" nvidia-smi
 if ((!DRY_RUN)); then
   cat "$OUT_DIR/status.txt" >&2
 fi

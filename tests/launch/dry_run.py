@@ -3,6 +3,7 @@ each quoted for a POSIX shell, so `shlex` gives back the exact argv the script w
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 import shlex
 import subprocess
@@ -27,14 +28,15 @@ class DryRun:
         return found[0]
 
 
-def dry_run(script: str, *args: str) -> DryRun:
+def dry_run(script: str, *args: str, env: dict | None = None) -> DryRun:
     """`launch/<script> ARGS` (or `<script> ARGS` for a path with a folder, from the repository
-    root) with --dry-run put before any `--`."""
+    root) with --dry-run put before any `--`; `env` adds environment variables."""
     args = list(args)
     cut = args.index("--") if "--" in args else len(args)
     path = REPO / script if "/" in script else LAUNCH / script
     argv = ["bash", str(path), *args[:cut], "--dry-run", *args[cut:]]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=REPO,
+                            env={**os.environ, **(env or {})})
     commands: list[list[str]] = []
     for word in shlex.split(result.stdout):
         if word == "+":            # an unquoted + only starts a printed command
