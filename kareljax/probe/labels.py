@@ -92,9 +92,19 @@ def _examples(collected: dict, example: int) -> range:
     return range(example, example + 1)
 
 
-def _concat(parts: list[dict], axes: dict) -> dict:
-    """The per-example sample dicts joined along each key's sample axis (`axes`, default 0)."""
-    return {k: np.concatenate([p[k] for p in parts], axis=axes.get(k, 0)) for k in parts[0]}
+# The axis of a sample dict's arrays that runs over samples: 0, except `entry` [O, M, S].
+_SAMPLE_AXIS = {"entry": 1}
+
+
+def _concat(parts: list[dict]) -> dict:
+    """Sample dicts (`aligned`, `branch_samples`) joined sample-wise."""
+    return {k: np.concatenate([p[k] for p in parts], axis=_SAMPLE_AXIS.get(k, 0))
+            for k in parts[0]}
+
+
+def take(samples: dict, keep: np.ndarray) -> dict:
+    """The samples `keep` (indices) of a sample dict, every array along its sample axis."""
+    return {k: np.take(v, keep, axis=_SAMPLE_AXIS.get(k, 0)) for k, v in samples.items()}
 
 
 def _in_statements(collected: dict, statements: tuple[int, ...]) -> np.ndarray | bool:
@@ -116,7 +126,7 @@ def branch_samples(collected: dict, example: int = 0, correct_only: bool = False
         return {"spec": empty, "token": empty, "example": empty,
                 "label": np.zeros((0, 0, 1), np.int32)}
     return _concat([_branch_samples_of(collected, e, correct_only, statements)
-                    for e in _examples(collected, example)], {})
+                    for e in _examples(collected, example)])
 
 
 def _branch_samples_of(collected: dict, example: int, correct_only: bool,
@@ -168,7 +178,7 @@ def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = T
     statement.
     """
     return _concat([_aligned_of(collected, offsets, e, common, correct_only, statements)
-                    for e in _examples(collected, example)], {"entry": 1})
+                    for e in _examples(collected, example)])
 
 
 def _aligned_of(collected: dict, offsets, example: int, common: bool, correct_only: bool,
@@ -203,7 +213,8 @@ def labels(collected: dict, samples: dict, height: int, width: int) -> dict:
     last = collected["num_actions"][sp, ex, sem].astype(np.int32)
     last = np.broadcast_to(last, entry.shape)
     row_end, col_end = at("row", last), at("col", last)
-    walls = np.pad(collected["inputs"] == 0, ((0, 0), (0, 0), (1, 1), (1, 1)),
+    shown = collected["inputs"][:, :shown_examples(collected)]
+    walls = np.pad(shown == 0, ((0, 0), (0, 0), (1, 1), (1, 1)),
                    constant_values=True)                                # [N, E, H, W] with border
     span = max(height, width)
 

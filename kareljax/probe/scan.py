@@ -76,11 +76,10 @@ def _kept(m: int, limit: int, seed: int) -> np.ndarray:
 
 
 def _subsample(samples: dict, limit: int, seed: int) -> dict:
-    """At most `limit` of the aligned samples; "available" keeps how many there were."""
+    """At most `limit` of a sample dict's samples (`labels.aligned`, `labels.branch_samples`);
+    "available" keeps how many there were."""
     keep = _kept(len(samples["spec"]), limit, seed)
-    return {"spec": samples["spec"][keep], "token": samples["token"][keep],
-            "example": samples["example"][keep], "entry": samples["entry"][:, keep],
-            "available": len(samples["spec"])}
+    return {**labels.take(samples, keep), "available": len(samples["spec"])}
 
 
 def _sample_counts(used: tuple[int, ...], available: tuple[int, ...]) -> dict:
@@ -170,9 +169,7 @@ def _branch_samples(collections: dict, options: ScanOptions, limits: dict) -> di
     for split, collected in collections.items():
         found = labels.branch_samples(collected, options.example, options.correct_only,
                                       options.statements)
-        keep = _kept(len(found["spec"]), limits[split], seed=0)
-        samples[split] = {**{k: v[keep] for k, v in found.items()},
-                          "available": len(found["spec"])}
+        samples[split] = _subsample(found, limits[split], seed=0)
     return samples
 
 
@@ -238,11 +235,10 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
             rows += _branch_rows(views, branch, options, rows_sel, semantics, alts,
                                  index["step"], progress)
         results += rows if layer is None else [{**row, "layer": layer} for row in rows]
-    if options.statements:
-        results = [{**row, "statements": list(options.statements)} for row in results]
-    if options.example:
-        results = [{**row, "example": options.example} for row in results]
-    return results
+    # Options away from their defaults are recorded in every row.
+    recorded = {**({"statements": list(options.statements)} if options.statements else {}),
+                **({"example": options.example} if options.example else {})}
+    return [{**row, **recorded} for row in results]
 
 
 def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str, dict]]]:

@@ -2,7 +2,7 @@
 device tool's 600 s a command) and its config, without a GPU."""
 from kareljax import config_files
 from kareljax.train import train_config
-from tests.launch.dry_run import REPO, dry_run
+from tests.launch.dry_run import REPO, dry_run, requirements_pin
 
 SCRIPT = "benchmarks/device_check.sh"
 
@@ -63,3 +63,18 @@ def test_the_gpu_config_is_valid_and_mid_sized():
     assert (size.d_model, size.n_layers) == (512, 8)
     assert (config.data.world_height, config.data.world_width) == (8, 8)
     assert config.train.data_source == "fresh" and config.model.dtype == "bfloat16"
+
+
+def test_the_device_wheels_are_pinned_as_in_requirements():
+    pins = [line.strip() for line in (REPO / "benchmarks" / "device_wheels.txt").read_text()
+            .splitlines() if line.strip() and not line.startswith("#")]
+    shared = 0
+    for pin in pins:
+        name, version = pin.split("==")
+        try:
+            wanted = requirements_pin(name)
+        except AssertionError:
+            continue                       # a dependency of a requirement, not pinned there
+        assert version == wanted, f"{name}: {version} in device_wheels.txt, {wanted} in requirements"
+        shared += 1
+    assert shared >= 10
