@@ -2,15 +2,12 @@
 import json
 
 from kareljax import cli
+from tests.micro import micro_overrides
 
 
 def test_reproduce_then_continue(tmp_path, capsys):
     args = ["reproduce", "--config", "tiny", "--workdir", str(tmp_path / "run"),
-            f"--config.data.data_dir={tmp_path / 'data'}", "--config.data.num_train=300",
-            "--config.data.num_val=100", "--config.data.num_test=100", "--config.train.num_steps=10",
-            "--config.train.warmup_steps=1", "--config.train.checkpoint_every=10",
-            "--config.train.keep_latest_every=10", "--config.probe.alts=0",
-            "--config.probe.train_limit=100", "--config.probe.fit_steps=4"]
+            *micro_overrides(tmp_path / "data")]
     status = cli.main(args)
     assert status == 0
     run = tmp_path / "run"

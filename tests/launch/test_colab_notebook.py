@@ -10,6 +10,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from tests.launch.dry_run import LAUNCH, REPO, requirements_pin
+from tests.micro import micro_overrides
 
 NOTEBOOK = LAUNCH / "kareljax_colab.ipynb"
 CELL_TIMEOUT_S = 300
@@ -35,12 +36,7 @@ def test_notebook_installs_the_pinned_jax():
 
 def test_notebook_runs_end_to_end_and_shows_the_report(tmp_path, monkeypatch):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    overrides = " ".join([
-        f"--config.data.data_dir={tmp_path / 'data'}", "--config.data.num_train=300",
-        "--config.data.num_val=100", "--config.data.num_test=100",
-        "--config.train.num_steps=10", "--config.train.warmup_steps=1",
-        "--config.train.checkpoint_every=10", "--config.train.keep_latest_every=10",
-        "--config.probe.alts=0", "--config.probe.train_limit=100", "--config.probe.fit_steps=4"])
+    overrides = " ".join(micro_overrides(tmp_path / "data"))
     run_dir = tmp_path / "run"
     # As papermill does: a cell after the parameters that sets this run's values.
     nb.cells.insert(parameters_index(nb) + 1, nbformat.v4.new_code_cell("\n".join([
