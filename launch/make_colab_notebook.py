@@ -213,6 +213,7 @@ if BUCKET and STEPS:
         check_exit(f"copying checkpoint {step}")
     STEP_LIST = ",".join(str(s) for s in [0] + STEPS)
     !kareljax data build --config configs/icml.py
+    check_exit("kareljax data build")
     !kareljax collect --workdir {LOCAL_RUN} --steps {STEP_LIST}
     check_exit("kareljax collect")
     !kareljax scan --workdir {LOCAL_RUN} --profile paper
