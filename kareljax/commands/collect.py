@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from kareljax.eval.evaluate import program_grammar
     from kareljax.probe import collect, store
     from kareljax.train import load
+    from kareljax.train.checkpoints import CheckpointReadError
 
     try:
         config = load.run_config(args.workdir)
@@ -75,8 +76,12 @@ def run(args: argparse.Namespace) -> int:
     done = set(store.collected_steps(args.workdir))
     todo = [s for s in steps if args.overwrite or s not in done]
     for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr):
-        model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
-            args.workdir, step)[1]
+        try:
+            model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
+                args.workdir, step)[1]
+        except CheckpointReadError as e:     # the steps collected before it stay
+            tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
+            return 2
         directory = store.step_dir(args.workdir, step)
         if step in done:          # --overwrite: start clean (the index keeps the first meta)
             shutil.rmtree(directory)

@@ -36,12 +36,13 @@ def run(args: argparse.Namespace) -> int:
     from kareljax.eval import baselines, evaluate
     from kareljax.karel import printer
     from kareljax.train import load
+    from kareljax.train.checkpoints import CheckpointReadError
 
     try:
         config = load.run_config(args.workdir)
         step, model = load.load_model(args.workdir, args.step)
         reader = pipeline.DatasetReader(config.data, args.split)
-    except (load.RunNotFoundError, pipeline.MissingDatasetError) as e:
+    except (load.RunNotFoundError, pipeline.MissingDatasetError, CheckpointReadError) as e:
         print(f"kareljax eval: {e}", file=sys.stderr)
         return 2
     count = len(reader) if args.limit is None else min(args.limit, len(reader))

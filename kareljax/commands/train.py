@@ -7,7 +7,8 @@ checkpoints/ (permanent every train.checkpoint_every steps, rolling every train.
 Running the same command again continues from the newest checkpoint. The dataset is built first if
 it is missing (train.data_source=dataset). Multi-host: run the same command on every host with
 KARELJAX_DISTRIBUTED=1, or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID set.
-Exit status: 0 done, 1 stopped on a NaN/Inf loss, 2 a config problem (named).
+Exit status: 0 done, 1 stopped on a NaN/Inf loss, 2 a config problem or checkpoints that do not
+read back (named).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from kareljax import config_files
     from kareljax.data.dataset_config import ConfigError
     from kareljax.train import loop, train_config
+    from kareljax.train.checkpoints import CheckpointReadError
 
     try:
         config = config_files.load(args.config, args.config_overrides)
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(e))
     try:
         result = loop.train(config, args.workdir, progress_bar=not args.no_progress)
-    except ConfigError as e:
+    except (ConfigError, CheckpointReadError) as e:
         return _fail(str(e))
     except loop.NonFiniteLossError as e:
         return _fail(str(e), status=1)

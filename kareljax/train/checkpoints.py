@@ -10,7 +10,9 @@ Orbax writes each step into a temporary folder and renames it when complete (asy
 a blocking copy to host memory), so a killed run leaves no half-written step behind.
 
 `restore` reads the newest step that reads back: newer steps that fail (a truncated or corrupted
-file) are moved to `<workdir>/corrupt_checkpoints/` with a warning naming them.
+file) are moved to `<workdir>/corrupt_checkpoints/` with a warning naming them. When no step reads
+back, or the one asked for does not, `CheckpointReadError` names each step and why, and nothing is
+moved.
 The caller passes the abstract state with the shardings it wants (any mesh: a run saved on four
 devices restores onto one).
 
@@ -31,6 +33,7 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from kareljax import log_filters
 from kareljax.log_filters import DropMessages
 
 KEEP_ROLLING = 2
@@ -47,6 +50,19 @@ class Restored:
     state: Any
     data: dict
     config: dict
+
+
+class CheckpointReadError(RuntimeError):
+    """No checkpoint of a run reads back (or not the one asked for); nothing was moved."""
+
+
+def _why(error: Exception) -> str:
+    """The first line of a read error's root cause, short (orbax wraps tensorstore's error, which
+    names the file, in one that appends a whole TensorStore spec)."""
+    while error.__cause__ is not None:
+        error = error.__cause__
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {first[:300]}"
 
 
 class CorruptCheckpointWarning(UserWarning):
@@ -97,7 +113,9 @@ class Checkpoints:
         `abstract_state` (ShapeDtypeStructs); None when there is none at all.
 
         Newer checkpoints that fail to read are set aside only once an older one reads back;
-        when none does (say the model changed), nothing is moved and RuntimeError lists why."""
+        when none does (say the model changed), nothing is moved and CheckpointReadError lists
+        why."""
+        log_filters.quiet_abandoned_checkpoint_reads()
         candidates = [step] if step is not None else self.steps()[::-1]
         failed = []
         for s in candidates:
@@ -108,22 +126,23 @@ class Checkpoints:
                 if int(restored.state["step"]) != s:
                     raise ValueError(f"its state says step {int(restored.state['step'])}")
             except Exception as e:  # orbax/tensorstore raise many types for damaged files
-                if step is not None:
-                    raise
-                failed.append((s, f"{type(e).__name__}: {e}"))
+                failed.append((s, _why(e)))
                 continue
             for bad, error in failed:
                 if self.read_only:
                     warnings.warn(f"checkpoint {os.path.join(self.directory, str(bad))} does not "
-                                  f"read back ({error[:300]}); using step {s} instead",
+                                  f"read back ({error}); using step {s} instead",
                                   CorruptCheckpointWarning, stacklevel=2)
                     continue
-                self.set_aside(bad, "corrupt_checkpoints", f"does not read back ({error[:300]}); "
+                self.set_aside(bad, "corrupt_checkpoints", f"does not read back ({error}); "
                                f"resuming from step {s} instead")
             return Restored(s, restored.state, dict(restored.data), dict(restored.config))
         if failed:
-            raise RuntimeError(f"no checkpoint in {self.directory} reads back:\n" +
-                               "\n".join(f"{s}: {error}" for s, error in failed))
+            head = (f"checkpoint {step} of {self.directory} does not read back" if step is not None
+                    else f"no checkpoint in {self.directory} reads back")
+            raise CheckpointReadError(
+                f"{head} (nothing was moved; damaged files, or a checkpoint of another model):\n" +
+                "\n".join(f"  step {s}: {error}" for s, error in failed))
         return None
 
     def set_aside(self, step: int, folder: str, reason: str) -> str:

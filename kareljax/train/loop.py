@@ -60,7 +60,7 @@ def _as_json(config: ml_collections.ConfigDict) -> dict:
 
 
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Rejects a workdir whose earlier run used another model or dataset; records the config."""
+    """Rejects a workdir whose earlier run used another model or dataset."""
     path = os.path.join(workdir, CONFIG_FILE)
     now = _as_json(config)
     if os.path.exists(path):
@@ -75,10 +75,15 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
                     f"--workdir: {workdir} holds a run with other {section} options ("
                     + ", ".join(f"{section}.{k}: {old.get(k)!r} there, {new.get(k)!r} now"
                                 for k in changed) + "); use a new workdir")
+
+
+def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Writes the run's config to <workdir>/config.json (once its checkpoints have read back)."""
     if jax.process_index() == 0:
+        path = os.path.join(workdir, CONFIG_FILE)
         os.makedirs(workdir, exist_ok=True)
         with open(path + ".tmp", "w") as f:
-            json.dump(now, f, indent=2)
+            json.dump(_as_json(config), f, indent=2)
         os.replace(path + ".tmp", path)
 
 
@@ -170,6 +175,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                                  checkpoint_every=tc.checkpoint_every,
                                  keep_latest_every=tc.keep_latest_every)
     restored = ckpts.restore(abstract)
+    record_config(config, workdir)
     if restored is None:
         state = state_lib.init_state(config.model, tx, tc.seed, shardings)
         start, saved_data = 0, None

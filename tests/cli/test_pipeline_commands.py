@@ -1,8 +1,11 @@
 """`kareljax train` -> `eval` -> `collect` -> `scan` on a few steps of the tiny config."""
 import csv
+import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -10,6 +13,8 @@ import pytest
 from kareljax import cli
 from kareljax.probe import store
 from kareljax.probe.scan import SPLITS
+from tests.checkpoint_damage import truncate_arrays
+from tests.conftest import REPO
 
 SMALL = ["--config.data.num_train=400", "--config.data.num_val=100", "--config.data.num_test=100"]
 
@@ -145,3 +150,46 @@ def test_results_csv_holds_the_jsonl_rows(run_dir):
         assert (int(line["step"]), line["task"], int(line["offset"])) == (
             row["step"], row["task"], row["offset"])
         assert float(line["test_acc"]) == pytest.approx(row["test_acc"])
+
+
+def _file_digests(directory) -> dict:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_checkpoints_that_do_not_read_back_are_named_and_nothing_is_lost(run_dir, tmp_path,
+                                                                         capsys):
+    copy = tmp_path / "tiny"
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("results*", "scan_cache"))
+    assert cli.main(["collect", "--workdir", str(copy), "--steps", "10", "--splits", "test",
+                     "--limit", "10", "--overwrite"]) == 0
+    for step in (10, 20):
+        truncate_arrays(copy / "checkpoints" / str(step))
+    before = _file_digests(copy)
+
+    # In a process of its own, as users meet it: the error, not orbax's thousands of lines
+    # about the reads it abandoned (before, a traceback and "Exception ignored" per array).
+    done = subprocess.run([sys.executable, "-m", "kareljax", "eval", "--workdir", str(copy)],
+                          cwd=REPO, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-3000:]
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == f"kareljax eval: no checkpoint in {copy / 'checkpoints'} reads back " \
+                       "(nothing was moved; damaged files, or a checkpoint of another model):"
+    assert [line.split(":")[0] for line in lines[1:]] == ["  step 20", "  step 10"]
+    assert all("Error reading" in line for line in lines[1:]), lines
+
+    capsys.readouterr()
+    assert cli.main(["eval", "--workdir", str(copy), "--step", "10"]) == 2
+    assert "checkpoint 10 of" in capsys.readouterr().err
+    # --overwrite: the step's collection is only replaced once its checkpoint has read back.
+    assert cli.main(["collect", "--workdir", str(copy), "--steps", "10", "--overwrite"]) == 2
+    assert "kareljax collect: checkpoint 10 of" in capsys.readouterr().err
+    assert cli.main(["train", "--config", "tiny", "--workdir", str(copy), *SMALL,
+                     f"--config.data.data_dir={run_dir.parent / 'data'}",
+                     "--config.train.num_steps=30", "--config.train.checkpoint_every=10",
+                     "--config.train.keep_latest_every=10", "--config.train.warmup_steps=2",
+                     "--no-progress"]) == 2
+    assert "kareljax train: no checkpoint in" in capsys.readouterr().err
+    assert _file_digests(copy) == before
+    assert not (copy / "corrupt_checkpoints").exists()

@@ -9,7 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from kareljax.train.checkpoints import CorruptCheckpointWarning
+from kareljax.train.checkpoints import CheckpointReadError, CorruptCheckpointWarning
+from tests.checkpoint_damage import truncate_arrays
 from tests.train.conftest import load, restore
 
 
@@ -22,13 +23,6 @@ def test_permanent_and_rolling_checkpoints_are_kept(runs):
     assert step_dirs(runs["one"]) == [8, 12, 16]
 
 
-def _truncate_arrays(step_dir):
-    files = [p for p in (step_dir / "state").rglob("*") if p.is_file() and "ocdbt" in str(p)]
-    assert files
-    for p in files:
-        p.write_bytes(p.read_bytes()[:len(p.read_bytes()) // 2])
-
-
 def _garble_data_state(step_dir):
     files = [p for p in (step_dir / "data").rglob("*") if p.is_file() and p.suffix != ".txt"]
     assert files
@@ -36,7 +30,7 @@ def _garble_data_state(step_dir):
         p.write_text('{"next_index": ')
 
 
-@pytest.mark.parametrize("damage", [_truncate_arrays, _garble_data_state])
+@pytest.mark.parametrize("damage", [truncate_arrays, _garble_data_state])
 def test_a_damaged_latest_checkpoint_falls_back_to_the_previous(runs, tmp_path, data_dir, damage):
     workdir = tmp_path / "run"
     shutil.copytree(runs["one"], workdir)
@@ -59,7 +53,7 @@ def test_a_half_written_checkpoint_is_ignored(runs, tmp_path, data_dir):
     # What a save killed midway leaves: orbax's temporary folder, never renamed to its step.
     partial = workdir / "checkpoints" / "20.orbax-checkpoint-tmp-1234"
     shutil.copytree(workdir / "checkpoints" / "16", partial)
-    _truncate_arrays(partial)
+    truncate_arrays(partial)
     restored = restore(workdir, load(data_dir))
     assert restored.step == 16
 
@@ -68,7 +62,7 @@ def test_when_nothing_reads_back_nothing_is_moved(runs, tmp_path, data_dir):
     workdir = tmp_path / "run"
     shutil.copytree(runs["one"], workdir)
     # Another model's state cannot be read from any of them: an error, not a silent fresh start.
-    with pytest.raises(RuntimeError, match="no checkpoint .* reads back"):
+    with pytest.raises(CheckpointReadError, match="no checkpoint .* reads back"):
         restore(workdir, load(data_dir, "model.d_model=128"))
     assert step_dirs(workdir) == [8, 12, 16] and not (workdir / "corrupt_checkpoints").exists()
 
@@ -81,7 +75,7 @@ def test_readers_move_and_delete_nothing(runs, tmp_path):
     shutil.copytree(runs["one"], workdir)
     saving = workdir / "checkpoints" / "20.orbax-checkpoint-tmp-1234"
     shutil.copytree(workdir / "checkpoints" / "16", saving)
-    _truncate_arrays(workdir / "checkpoints" / "16")
+    truncate_arrays(workdir / "checkpoints" / "16")
     assert load_run.checkpoint_steps(workdir) == [8, 12, 16]
     with pytest.warns(CorruptCheckpointWarning, match=r"checkpoints/16 does not read back"):
         step, _ = load_run.load_model(workdir)
