@@ -7,6 +7,8 @@ set -euo pipefail
 PROG=${0##*/}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=launch/common.sh
+source "$SCRIPT_DIR/common.sh"
 
 JAX_VERSION=0.10.2
 
@@ -53,28 +55,6 @@ Run again, every stage continues where it stopped (training resumes from its new
 EOF
 }
 
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 2; }
-note() { printf '# %s\n' "$*" >&2; }
-
-shq() {
-  local s=$1
-  if [[ -n $s && $s =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
-    printf '%s' "$s"
-  else
-    printf "'%s'" "${s//\'/\'\\\'\'}"
-  fi
-}
-
-# run CMD ARGS...: runs the command, or with --dry-run prints it (quoted, copy-pasteable).
-run() {
-  if ((DRY_RUN)); then
-    local out="+" w
-    for w in "$@"; do out+=" $(shq "$w")"; done
-    printf '%s\n' "$out"
-  else
-    "$@"
-  fi
-}
 
 set_opt() {
   case $1 in
@@ -102,10 +82,7 @@ parse_args() {
     esac
   done
   [[ -n $CMD ]] || { usage >&2; exit 2; }
-  local a
-  for a in "${EXTRA[@]+"${EXTRA[@]}"}"; do
-    [[ $a != --dry-run ]] || die "--dry-run after -- would go to kareljax: put it before --"
-  done
+  check_extra "${EXTRA[@]+"${EXTRA[@]}"}"
   case $CMD in
     setup|check|reproduce|paper|stage|sync|all) ;;
     *) die "unknown command '$CMD' (see $PROG --help)" ;;
@@ -115,13 +92,7 @@ parse_args() {
     local base=${CONFIG##*/}
     WORKDIR=runs/${base%.py}
   fi
-  if [[ -n $BUCKET ]]; then
-    local given=$BUCKET
-    BUCKET=${BUCKET#gs://}
-    BUCKET=${BUCKET%/}
-    [[ $BUCKET =~ ^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$ ]] ||
-      die "--bucket: expected gs://BUCKET with a bucket name of 3-63 characters (a-z, 0-9, -, _, .), got '$given'"
-  fi
+  [[ -z $BUCKET ]] || BUCKET=$(bucket_name "$BUCKET")
   # Checked before anything runs.
   [[ $CMD != stage ]] || ((${#EXTRA[@]})) ||
     die "stage: give the kareljax command after --, e.g. -- eval --workdir $WORKDIR"

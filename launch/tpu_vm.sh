@@ -8,6 +8,8 @@ set -euo pipefail
 PROG=${0##*/}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+# shellcheck source=launch/common.sh
+source "$SCRIPT_DIR/common.sh"
 
 JAX_VERSION=0.10.2
 LIBTPU_INDEX=https://storage.googleapis.com/jax-releases/libtpu_releases.html
@@ -105,40 +107,6 @@ Examples:
 EOF
 }
 
-die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 2; }
-note() { printf '# %s\n' "$*" >&2; }
-
-# shq WORD: WORD quoted for a POSIX shell (single quotes, only when needed).
-shq() {
-  local s=$1
-  if [[ -n $s && $s =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then
-    printf '%s' "$s"
-  else
-    printf "'%s'" "${s//\'/\'\\\'\'}"
-  fi
-}
-
-# shq_all WORDS...: the words quoted and joined by spaces (--opt=VALUE as --opt=QUOTED_VALUE).
-shq_all() {
-  local out="" w
-  for w in "$@"; do
-    if [[ $w =~ ^--[a-z][-a-z]*= ]]; then
-      out+="${out:+ }${w%%=*}=$(shq "${w#*=}")"
-    else
-      out+="${out:+ }$(shq "$w")"
-    fi
-  done
-  printf '%s' "$out"
-}
-
-# run CMD ARGS...: runs the command, or with --dry-run prints it (quoted, copy-pasteable).
-run() {
-  if ((DRY_RUN)); then
-    printf '+ %s\n' "$(shq_all "$@")"
-  else
-    "$@"
-  fi
-}
 
 # fill TEMPLATE KEY VALUE ...: TEMPLATE with every @@KEY@@ replaced by VALUE.
 fill() {
@@ -198,10 +166,7 @@ parse_args() {
     esac
   done
   [[ -n $CMD ]] || { usage >&2; exit 2; }
-  local a
-  for a in "${EXTRA[@]+"${EXTRA[@]}"}"; do
-    [[ $a != --dry-run ]] || die "--dry-run after -- would go to kareljax: put it before --"
-  done
+  check_extra "${EXTRA[@]+"${EXTRA[@]}"}"
   case $CMD in
     create|setup|train|post|run|logs|copy-back|delete|all) ;;
     *) die "unknown command '$CMD' (see $PROG --help)" ;;
@@ -210,13 +175,7 @@ parse_args() {
   [[ $NAME =~ ^[a-z]([-a-z0-9]*[a-z0-9])?$ ]] || die "--name: lowercase letters, digits and -, got '$NAME'"
   RUN_NAME=${RUN_NAME:-$NAME}
   [[ $RUN_NAME =~ ^[A-Za-z0-9][-A-Za-z0-9_.]*$ ]] || die "--run-name: letters, digits, -, _, ., got '$RUN_NAME'"
-  if [[ -n $BUCKET ]]; then
-    local given=$BUCKET
-    BUCKET=${BUCKET#gs://}
-    BUCKET=${BUCKET%/}
-    [[ $BUCKET =~ ^[a-z0-9][-a-z0-9_.]{1,61}[a-z0-9]$ ]] ||
-      die "--bucket: expected gs://BUCKET with a bucket name of 3-63 characters (a-z, 0-9, -, _, .), got '$given'"
-  fi
+  [[ -z $BUCKET ]] || BUCKET=$(bucket_name "$BUCKET")
   case $WORKDIR_MODE in gcsfuse|local) ;; *) die "--workdir-mode: gcsfuse or local" ;; esac
   case $VIA in gsutil|scp) ;; *) die "--via: gsutil or scp" ;; esac
   case $PROBE_PROFILE in paper|cpu) ;; *) die "--probe-profile: paper or cpu" ;; esac
