@@ -1,5 +1,6 @@
 """`kareljax data build` and `kareljax data export`, and their rejection of bad options."""
 import pathlib
+import re
 
 import pytest
 
@@ -17,15 +18,38 @@ def test_export_builds_then_writes_golden_records(tmp_path, capsys):
     assert status == 0
     written = records.read_records(out)
     assert len(written) == 30
+    _assert_outputs_are_the_programs_effect(written)
+    assert cli.main(["data", "build", "--config", "icml_cpu", *SMALL,
+                     "--data-dir", str(tmp_path)]) == 0
+    assert "already built" in capsys.readouterr().err
+
+
+def _assert_outputs_are_the_programs_effect(written: list[dict]) -> None:
     for record in written:
         program = parser.parse(record["code"])
         assert set(record) >= {"code", "examples"} and len(record["examples"]) == 10
         for example in record["examples"]:
             final = reference.run(program, world.from_text(example["input"])).world
             assert example["output"] == world.to_text(final)
-    assert cli.main(["data", "build", "--config", "icml_cpu", *SMALL,
-                     "--data-dir", str(tmp_path)]) == 0
-    assert "already built" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", ["cond_cpu", "colm_cpu"])
+def test_export_of_the_control_flow_and_colm_presets(tmp_path, capsys, preset):
+    out = tmp_path / "test.jsonl"
+    assert cli.main(["data", "export", "--config", preset, *SMALL, "--data-dir", str(tmp_path),
+                     "--split", "test", "--limit", "40", "--output", str(out)]) == 0
+    # The build (all three splits) reports its progress per split.
+    bars = capsys.readouterr().err.replace("\r", "\n")
+    for split in ("train", "val", "test"):       # the dataset's name: preset_<options digest>
+        assert re.search(rf"\b{preset}_[0-9a-f]+/{split}: 100%", bars), bars
+    written = records.read_records(out)
+    assert len(written) == 40
+    _assert_outputs_are_the_programs_effect(written)
+    codes = [record["code"] for record in written]
+    if preset == "cond_cpu":
+        assert any(word in code for code in codes for word in ("if", "while", "repeat"))
+    else:       # COLM's reference programs: 15 straight-line actions each
+        assert all(len(parser.parse(code).body) == 15 for code in codes)
 
 
 @pytest.mark.parametrize("args, message", [
