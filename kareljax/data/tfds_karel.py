@@ -140,8 +140,17 @@ def is_built(karel: Karel) -> bool:
 
 
 def builder(data: ml_collections.ConfigDict, data_dir: str | None = None) -> Karel:
-    """The `karel` builder for a data config (its preset's builder config when unchanged)."""
+    """The `karel` builder for a data config (its preset's builder config when unchanged).
+
+    Any other data config (any --config.data override) is a custom builder config, which TFDS
+    announces with a warning holding the whole config; kareljax names the dataset itself, so the
+    warning is dropped here."""
     name = dataset_config.dataset_name(data)
     config = name if name in presets.PRESETS else KarelConfig(data)
-    return Karel(config=config, data_dir=os.path.expanduser(data_dir or data.data_dir),
-                 file_format="array_record")
+    absl_logger, quiet = logging.getLogger("absl"), DropMessages("Using custom data configuration")
+    absl_logger.addFilter(quiet)
+    try:
+        return Karel(config=config, data_dir=os.path.expanduser(data_dir or data.data_dir),
+                     file_format="array_record")
+    finally:
+        absl_logger.removeFilter(quiet)
