@@ -10,6 +10,7 @@ and the alternative semantics, and the accuracy; written to <workdir>/collect/st
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from kareljax.commands import int_at_least
@@ -50,9 +51,23 @@ def _steps(spec: str, available: list[int]) -> list[int]:
     return steps
 
 
-def run(args: argparse.Namespace) -> int:
+def _kept_splits(directory: str, meta: dict, overwrite: bool) -> set[str]:
+    """The splits of an earlier collection of this step that stay: those of one collected with the
+    same options (stopped between splits), none under --overwrite or other options (the step
+    starts clean: its index keeps the first options)."""
     import shutil
+    from kareljax.probe import store
 
+    if not os.path.exists(os.path.join(directory, store.INDEX)):
+        return set()
+    index = store.read_index(directory)
+    if not overwrite and {k: index.get(k) for k in meta} == meta:
+        return set(index["splits"])
+    shutil.rmtree(directory)
+    return set()
+
+
+def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
     from kareljax.data import dataset_config, pipeline
@@ -73,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     data = config.data
     layout = dataset_config.layout(data)
     grammar = program_grammar(data)
-    done = set(store.collected_steps(args.workdir))
+    done = set(store.collected_steps(args.workdir, splits))
     todo = [s for s in steps if args.overwrite or s not in done]
     for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr):
         try:
@@ -83,15 +98,16 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
             return 2
         directory = store.step_dir(args.workdir, step)
-        if step in done:          # --overwrite: start clean (the index keeps the first meta)
-            shutil.rmtree(directory)
         forced = args.forced or (step == 0 and args.forced_baseline)
         meta = {"step": step, "alts": list(alts), "forced": forced,
                 "per_layer": args.per_layer, "layers": model.n_layers + 2 if args.per_layer else 0,
                 "conditions": collect.has_conditions(grammar),
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
+        have = _kept_splits(directory, meta, args.overwrite)
         for split, reader in readers.items():
+            if split in have:     # a collection stopped between splits continues
+                continue
             count = len(reader)
             if split == "train":
                 count = min(count, args.train_limit)

@@ -131,10 +131,16 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError, TypeError) as e:
         print(f"kareljax scan: {e}", file=sys.stderr)
         return 2
-    steps = store.collected_steps(args.workdir)
+    steps = store.collected_steps(args.workdir, scan.SPLITS)
+    incomplete = sorted(set(store.collected_steps(args.workdir)) - set(steps))
+    if incomplete:      # a collection stopped between splits (or one still being written)
+        print(f"kareljax scan: steps {incomplete} skipped: their collections lack a split of "
+              f"{list(scan.SPLITS)}; `kareljax collect --workdir {args.workdir}` completes them",
+              file=sys.stderr)
     if not steps:
-        print(f"kareljax scan: nothing collected under {args.workdir}/collect: run "
-              f"`kareljax collect --workdir {args.workdir}` first", file=sys.stderr)
+        print(f"kareljax scan: nothing {'completely ' if incomplete else ''}collected under "
+              f"{args.workdir}/collect: run `kareljax collect --workdir {args.workdir}` first",
+              file=sys.stderr)
         return 2
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)

@@ -20,12 +20,22 @@ def step_dir(workdir, step: int) -> str:
     return os.path.join(os.fspath(workdir), "collect", f"step_{step:08d}")
 
 
-def collected_steps(workdir) -> list[int]:
+def collected_steps(workdir, splits=None) -> list[int]:
+    """The steps with a collection (any split; with `splits`, only those holding all of them)."""
     root = os.path.join(os.fspath(workdir), "collect")
     if not os.path.isdir(root):
         return []
-    return sorted(int(name[5:]) for name in os.listdir(root)
-                  if name.startswith("step_") and os.path.exists(os.path.join(root, name, INDEX)))
+    steps = sorted(int(name[5:]) for name in os.listdir(root)
+                   if name.startswith("step_") and os.path.exists(os.path.join(root, name, INDEX)))
+    if splits is None:
+        return steps
+    return [s for s in steps if not missing_splits(step_dir(workdir, s), splits)]
+
+
+def missing_splits(directory: str, splits) -> list[str]:
+    """Which of `splits` a step's collection lacks (a collection stopped between splits)."""
+    have = read_index(directory)["splits"]
+    return [split for split in splits if split not in have]
 
 
 def read_index(directory: str) -> dict:
@@ -35,7 +45,8 @@ def read_index(directory: str) -> dict:
 
 def write_split(directory: str, split: str, arrays: dict, meta: dict) -> None:
     """Writes one split's arrays (leading axis = specs) in shards and records it in the index
-    (written last, atomically, so a step directory with an index is complete)."""
+    (written last, atomically, so a split the index lists is complete; a collection stopped
+    between splits lists fewer, see `missing_splits`)."""
     os.makedirs(directory, exist_ok=True)
     n = len(next(iter(arrays.values())))
     names = []

@@ -3,6 +3,7 @@ import csv
 import hashlib
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -193,3 +194,42 @@ def test_checkpoints_that_do_not_read_back_are_named_and_nothing_is_lost(run_dir
     assert "kareljax train: no checkpoint in" in capsys.readouterr().err
     assert _file_digests(copy) == before
     assert not (copy / "corrupt_checkpoints").exists()
+
+
+def test_a_collection_stopped_between_splits_is_completed_not_skipped(run_dir, tmp_path, capsys):
+    copy = tmp_path / "tiny"       # the run without its collections
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
+                                                                 "scan_cache", "eval"))
+    collect = ["collect", "--workdir", str(copy), "--steps", "20", "--limit", "10",
+               "--alts", "0"]
+    assert cli.main(collect) == 0
+    directory = pathlib.Path(store.step_dir(copy, 20))
+    # What a collection killed while writing its last split (train) leaves behind.
+    index = store.read_index(str(directory))
+    del index["splits"]["train"]
+    (directory / store.INDEX).write_text(json.dumps(index))
+    (directory / "train-00000.npz").unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in directory.glob("*.npz")}
+
+    scan_args = ["scan", "--workdir", str(copy), "--config.fit.steps=2",
+                 "--config.fit.eval_every=2", "--config.seeds=1", "--config.tasks=('facing',)"]
+    capsys.readouterr()
+    assert cli.main(scan_args) == 2
+    err = capsys.readouterr().err
+    assert "steps [20] skipped: their collections lack a split" in err
+    assert "nothing completely collected" in err
+
+    assert cli.main(collect) == 0
+    assert "(1 new)" in capsys.readouterr().out
+    assert set(store.read_index(str(directory))["splits"]) == {"test", "val", "train"}
+    assert {p.name: p.stat().st_mtime_ns for p in directory.glob("*.npz")
+            if p.name in kept} == kept          # only the missing split was collected
+    assert cli.main(scan_args) == 0
+
+    # Stopped between splits, then asked again with other options: the step starts clean.
+    del index["splits"]["val"]
+    (directory / store.INDEX).write_text(json.dumps(index))
+    assert cli.main([*collect[:-1], "0,8"]) == 0
+    index = store.read_index(str(directory))
+    assert index["alts"] == [0, 8] and set(index["splits"]) == {"test", "val", "train"}
+    assert store.read_split(str(directory), "test")["trace_row"].shape[2] == 3
