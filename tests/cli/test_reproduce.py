@@ -1,7 +1,9 @@
-"""`kareljax reproduce` runs every stage, and a second run continues instead of starting over."""
+"""`kareljax reproduce` runs every stage, and a second run continues instead of starting over,
+also from a run stopped in the middle of its collection."""
 import json
 
 from kareljax import cli
+from kareljax.probe import store
 from tests.micro import micro_overrides
 
 
@@ -24,3 +26,18 @@ def test_reproduce_then_continue(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "already trained" in err and "kept" in err
     assert (run / "results.jsonl").stat().st_mtime == mtime
+
+    # Stopped while collecting step 10's last split (train), before the scan and the report.
+    directory = store.step_dir(run, 10)
+    index = store.read_index(directory)
+    del index["splits"]["train"]
+    with open(f"{directory}/{store.INDEX}", "w") as f:
+        json.dump(index, f)
+    (run / "results.jsonl").unlink()
+    (run / "report" / "report.md").unlink()
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert "already trained" in captured.err
+    assert "collected steps [0, 10] (1 new)" in captured.out
+    assert {json.loads(line)["step"] for line in open(run / "results.jsonl")} == {0, 10}
+    assert "Table 1" in (run / "report" / "report.md").read_text()
