@@ -179,14 +179,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"kareljax scan: no checkpoint has probe samples (skipped {skipped})",
               file=sys.stderr)
         return 1
-    with open(os.path.join(args.workdir, "results.jsonl"), "w") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    with open(os.path.join(args.workdir, "results.csv"), "w", newline="") as f:
+    # Each file whole or not at all (reproduce takes a results.jsonl newer than the collections
+    # as a finished scan): the CSV first, the JSON lines last.
+    csv_path = os.path.join(args.workdir, "results.csv")
+    with open(csv_path + ".tmp", "w", newline="") as f:
         fields = list(dict.fromkeys(key for row in rows for key in row))  # rows cached by
         writer = csv.DictWriter(f, fieldnames=fields, restval="")       # older versions differ
         writer.writeheader()
         writer.writerows(rows)
+    os.replace(csv_path + ".tmp", csv_path)
+    jsonl_path = os.path.join(args.workdir, "results.jsonl")
+    with open(jsonl_path + ".tmp", "w") as f:
+        f.writelines(json.dumps(row) + "\n" for row in rows)
+    os.replace(jsonl_path + ".tmp", jsonl_path)
     print(json.dumps({"probes": len(rows), "checkpoints": len(steps) - len(skipped),
                       "skipped_steps": skipped, "seconds": round(seconds, 1),
                       "results": os.path.join(args.workdir, "results.jsonl")}))
