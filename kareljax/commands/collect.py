@@ -51,6 +51,13 @@ def _steps(spec: str, available: list[int]) -> list[int]:
     return steps
 
 
+def _spec_count(split: str, size: int, args: argparse.Namespace) -> int:
+    """How many specs of a split of `size` to collect (--train-limit, --limit)."""
+    if split == "train":
+        size = min(size, args.train_limit)
+    return min(size, args.limit) if args.limit else size
+
+
 def _kept_splits(directory: str, meta: dict, overwrite: bool) -> set[str]:
     """The splits of an earlier collection of this step that stay: those of one collected with the
     same options (stopped between splits), none under --overwrite or other options (the step
@@ -105,24 +112,22 @@ def run(args: argparse.Namespace) -> int:
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
         have = _kept_splits(directory, meta, args.overwrite)
-        for split, reader in readers.items():
-            if split in have:     # a collection stopped between splits continues
-                continue
-            count = len(reader)
-            if split == "train":
-                count = min(count, args.train_limit)
-            if args.limit:
-                count = min(count, args.limit)
-            parts = []
-            for start in range(0, count, args.batch_size):
-                idx = np.arange(start, min(count, start + args.batch_size))
-                records = reader.read(idx)
-                part = collect.collect_batch(model, layout, records, grammar,
-                                             max_steps=data.max_steps, alts=alts,
-                                             forced=forced, per_layer=args.per_layer)
-                part["spec_index"] = idx
-                parts.append(part)
-            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-            store.write_split(directory, split, arrays, meta)
+        counts = {split: _spec_count(split, len(reader), args)
+                  for split, reader in readers.items() if split not in have}
+        with tqdm(total=sum(counts.values()), desc=f"step {step}", unit="spec", leave=False,
+                  file=sys.stderr) as specs:
+            for split, count in counts.items():  # splits already kept: a stopped collection
+                parts = []
+                for start in range(0, count, args.batch_size):
+                    idx = np.arange(start, min(count, start + args.batch_size))
+                    records = readers[split].read(idx)
+                    part = collect.collect_batch(model, layout, records, grammar,
+                                                 max_steps=data.max_steps, alts=alts,
+                                                 forced=forced, per_layer=args.per_layer)
+                    part["spec_index"] = idx
+                    parts.append(part)
+                    specs.update(len(idx))
+                arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+                store.write_split(directory, split, arrays, meta)
     print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")
     return 0

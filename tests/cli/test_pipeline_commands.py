@@ -220,7 +220,9 @@ def test_a_collection_stopped_between_splits_is_completed_not_skipped(run_dir, t
     assert "nothing completely collected" in err
 
     assert cli.main(collect) == 0
-    assert "(1 new)" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "(1 new)" in captured.out
+    assert "step 20:   0%|          | 0/10 " in captured.err     # specs: the train split's only
     assert set(store.read_index(str(directory))["splits"]) == {"test", "val", "train"}
     assert {p.name: p.stat().st_mtime_ns for p in directory.glob("*.npz")
             if p.name in kept} == kept          # only the missing split was collected
