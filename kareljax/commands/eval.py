@@ -32,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import numpy as np
+    from tqdm import tqdm
     from kareljax.data import pipeline, tokens
     from kareljax.eval import baselines, evaluate
     from kareljax.karel import printer
@@ -47,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     count = len(reader) if args.limit is None else min(args.limit, len(reader))
     records = reader.read(np.arange(count))
-    summary, results = evaluate.evaluate(model, config.data, records, args.batch_size,
-                                         args.forced)
+    with tqdm(total=count, desc=f"decoding {args.split} (step {step})", unit="spec",
+              file=sys.stderr) as bar:
+        summary, results = evaluate.evaluate(model, config.data, records, args.batch_size,
+                                             args.forced, progress=bar.update)
     summary = {"step": step, "split": args.split, **summary,
                **baselines.constant_baselines(records, config.data)}
     out_dir = os.path.join(args.workdir, "eval")

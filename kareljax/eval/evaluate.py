@@ -5,6 +5,8 @@ compiles once per batch size) and scores them (`accuracy`).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import ml_collections
 import numpy as np
 
@@ -32,9 +34,10 @@ def _pad(records: dict, size: int) -> dict:
 
 
 def decode_records(model, data: ml_collections.ConfigDict, records: dict, batch_size: int = 256,
-                   forced: bool = False, recompute: bool = False) -> np.ndarray:
+                   forced: bool = False, recompute: bool = False,
+                   progress: Callable[[int], object] | None = None) -> np.ndarray:
     """Program ids [N, max_program_tokens] (starting with `run{`) decoded for every record
-    (`recompute`: without the KV cache, for comparison)."""
+    (`recompute`: without the KV cache, for comparison); `progress(n)` after each batch of n."""
     layout = dataset_config.layout(data)
     grammar = program_grammar(data)
     n = len(records["length"])
@@ -50,15 +53,19 @@ def decode_records(model, data: ml_collections.ConfigDict, records: dict, batch_
         decoder = decode.greedy_decode_recompute if recompute else decode.greedy_decode
         tokens = decoder(model, prompts, grammar, forced=forced_tokens)
         out.append(np.asarray(decode.with_opening(tokens))[:min(batch_size, n - start)])
+        if progress is not None:
+            progress(len(out[-1]))
     ids = np.concatenate(out)
     width = layout.max_program_tokens
     return ids[:, :width] if ids.shape[1] >= width else np.pad(ids, [(0, 0), (0, width - ids.shape[1])])
 
 
 def evaluate(model, data: ml_collections.ConfigDict, records: dict, batch_size: int = 256,
-             forced: bool = False) -> tuple[dict, dict]:
-    """(summary, per-program results) of the model's programs on `records`."""
-    programs = decode_records(model, data, records, batch_size, forced)
+             forced: bool = False, progress: Callable[[int], object] | None = None
+             ) -> tuple[dict, dict]:
+    """(summary, per-program results) of the model's programs on `records` (`progress`: see
+    `decode_records`)."""
+    programs = decode_records(model, data, records, batch_size, forced, progress=progress)
     results = accuracy.score(programs, records, data.n_shown, data.max_steps)
     results["program"] = programs
     return accuracy.summarize(results), results

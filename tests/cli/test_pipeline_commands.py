@@ -34,8 +34,10 @@ def run_dir(tmp_path_factory):
 
 def test_eval_prints_a_json_summary(run_dir, capsys):
     assert cli.main(["eval", "--workdir", str(run_dir), "--split", "test"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
     assert summary["step"] == 20 and summary["programs"] == 100
+    assert "decoding test (step 20): 100%|██████████| 100/100" in captured.err   # progress bar
     assert 0 <= summary["correct_gen"] <= summary["correct"] <= 1
     lines = open(summary["per_program"]).read().splitlines()
     assert len(lines) == 100 and "code" in json.loads(lines[0])
