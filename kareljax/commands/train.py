@@ -44,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(e))
     try:
         result = loop.train(config, args.workdir, progress_bar=not args.no_progress)
-    except (ConfigError, CheckpointReadError) as e:
+    except ConfigError as e:
         return _fail(str(e))
+    except CheckpointReadError as e:
+        return _fail(f"{e}\nTo train this run again from step 0, move {e.directory} elsewhere "
+                     "(kareljax deletes no checkpoint).")
     except loop.NonFiniteLossError as e:
         return _fail(str(e), status=1)
     line = result.metrics

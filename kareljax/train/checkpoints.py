@@ -55,6 +55,10 @@ class Restored:
 class CheckpointReadError(RuntimeError):
     """No checkpoint of a run reads back (or not the one asked for); nothing was moved."""
 
+    def __init__(self, message: str, directory: str):
+        super().__init__(message)
+        self.directory = directory
+
 
 def _why(error: Exception) -> str:
     """The first line of a read error's root cause, short (orbax wraps tensorstore's error, which
@@ -142,7 +146,7 @@ class Checkpoints:
                     else f"no checkpoint in {self.directory} reads back")
             raise CheckpointReadError(
                 f"{head} (nothing was moved; damaged files, or a checkpoint of another model):\n" +
-                "\n".join(f"  step {s}: {error}" for s, error in failed))
+                "\n".join(f"  step {s}: {error}" for s, error in failed), self.directory)
         return None
 
     def set_aside(self, step: int, folder: str, reason: str) -> str:

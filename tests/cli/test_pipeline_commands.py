@@ -193,7 +193,9 @@ def test_checkpoints_that_do_not_read_back_are_named_and_nothing_is_lost(run_dir
                      "--config.train.num_steps=30", "--config.train.checkpoint_every=10",
                      "--config.train.keep_latest_every=10", "--config.train.warmup_steps=2",
                      "--no-progress"]) == 2
-    assert "kareljax train: no checkpoint in" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "kareljax train: no checkpoint in" in err
+    assert f"move {copy / 'checkpoints'} elsewhere" in err
     assert _file_digests(copy) == before
     assert not (copy / "corrupt_checkpoints").exists()
 
