@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                   for split, reader in readers.items() if split not in have}
         with tqdm(total=sum(counts.values()), desc=f"step {step}", unit="spec", leave=False,
                   file=sys.stderr) as specs:
-            for split, count in counts.items():  # splits already kept: a stopped collection
+            for split, count in counts.items():    # only the splits still to collect
                 parts = []
                 for start in range(0, count, args.batch_size):
                     idx = np.arange(start, min(count, start + args.batch_size))

@@ -34,14 +34,13 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from kareljax import log_filters
-from kareljax.log_filters import DropMessages
 
 KEEP_ROLLING = 2
 
 
 # Readers open runs read-only on purpose, once per checkpoint; orbax's warning about it would only
 # clutter their progress bars.
-logging.getLogger("absl").addFilter(DropMessages("Given directory is read only"))
+logging.getLogger("absl").addFilter(log_filters.DropMessages("Given directory is read only"))
 
 
 @dataclasses.dataclass
