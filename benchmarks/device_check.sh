@@ -21,15 +21,17 @@
 # otherwise the Python found as $PYTHON (default python3) must have kareljax's requirements.
 set -euo pipefail
 
+PROG=device_check.sh
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# die, shq, shq_all: shared with the launch scripts
+# shellcheck source=launch/common.sh
+source "$REPO_ROOT/launch/common.sh"
 OUT_DIR=${OUT:-/tmp/kareljax-device-check}
 TRAIN_SECONDS=270
 SMOKE=0
 DRY_RUN=0
 PYTHON=${PYTHON:-python3}
 WHEELS=${KARELJAX_WHEELS:-.whl}    # wheels to install first, if any
-
-die() { printf 'device_check.sh: error: %s\n' "$*" >&2; exit 2; }
 
 while (($#)); do
   case $1 in
@@ -62,9 +64,8 @@ step() {
   local name=$1 seconds=$2 output=$3 start status
   shift 3
   if ((DRY_RUN)); then
-    printf '+ timeout %s' "$seconds"
-    printf ' %q' "$@"
-    [[ $output == - ]] || printf ' > %q' "$output"
+    printf '+ %s' "$(shq_all timeout "$seconds" "$@")"
+    [[ $output == - ]] || printf ' > %s' "$(shq "$output")"
     printf '\n'
     return 0
   fi

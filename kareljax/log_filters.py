@@ -1,6 +1,7 @@
 """Silencing single library log messages that only clutter kareljax's output."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import warnings
@@ -15,6 +16,17 @@ class DropMessages(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.prefix)
+
+
+@contextlib.contextmanager
+def dropped(logger: str, prefix: str):
+    """Within the block, `logger` drops the records whose message starts with `prefix`."""
+    target, quiet = logging.getLogger(logger), DropMessages(prefix)
+    target.addFilter(quiet)
+    try:
+        yield
+    finally:
+        target.removeFilter(quiet)
 
 
 # Orbax's coroutine that reads one array; the reads a failed restore abandons end in it.

@@ -97,11 +97,11 @@ def read_cached(cache: str, workdir: str, step: int) -> list[dict] | None:
 def write_cached(cache: str, step: int, rows: list[dict]) -> None:
     import json
     import os
+    from kareljax.whole_files import write_whole
     os.makedirs(cache, exist_ok=True)
     path = os.path.join(cache, f"step_{step:08d}.jsonl")
-    with open(path + ".tmp", "w") as f:
+    with write_whole(path) as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(path + ".tmp", path)
 
 
 def capped_samples_note(rows: list[dict]) -> str | None:
@@ -125,14 +125,17 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
     from kareljax.data.dataset_config import ConfigError
     from kareljax.probe import scan, store
+    from kareljax.whole_files import write_whole
 
     try:
         options = scan_options(args.profile, args.config_overrides)
     except (ConfigError, ValueError, TypeError) as e:
         print(f"kareljax scan: {e}", file=sys.stderr)
         return 2
-    steps = store.collected_steps(args.workdir, scan.SPLITS)
-    incomplete = sorted(set(store.collected_steps(args.workdir)) - set(steps))
+    collected = store.collected_steps(args.workdir)
+    incomplete = [s for s in collected
+                  if store.missing_splits(store.step_dir(args.workdir, s), scan.SPLITS)]
+    steps = [s for s in collected if s not in incomplete]
     if incomplete:      # a collection stopped between splits (or one still being written)
         print(f"kareljax scan: steps {incomplete} skipped: their collections lack a split of "
               f"{list(scan.SPLITS)}; `kareljax collect --workdir {args.workdir}` completes them",
@@ -181,17 +184,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     # Each file whole or not at all (reproduce takes a results.jsonl newer than the collections
     # as a finished scan): the CSV first, the JSON lines last.
-    csv_path = os.path.join(args.workdir, "results.csv")
-    with open(csv_path + ".tmp", "w", newline="") as f:
+    with write_whole(os.path.join(args.workdir, "results.csv"), newline="") as f:
         fields = list(dict.fromkeys(key for row in rows for key in row))  # rows cached by
         writer = csv.DictWriter(f, fieldnames=fields, restval="")       # older versions differ
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(csv_path + ".tmp", csv_path)
-    jsonl_path = os.path.join(args.workdir, "results.jsonl")
-    with open(jsonl_path + ".tmp", "w") as f:
+    with write_whole(os.path.join(args.workdir, "results.jsonl")) as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
-    os.replace(jsonl_path + ".tmp", jsonl_path)
     print(json.dumps({"probes": len(rows), "checkpoints": len(steps) - len(skipped),
                       "skipped_steps": skipped, "seconds": round(seconds, 1),
                       "results": os.path.join(args.workdir, "results.jsonl")}))

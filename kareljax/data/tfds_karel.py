@@ -7,11 +7,10 @@ written as array_record and read with `tfds.data_source` (no TensorFlow needed).
 
 Generation goes through `generate.generate_split` and `example_codec.Codec`, a chunk of records at a
 time, instead of TFDS's per-example encoder (about 160 us per record here); the records are the same
-bytes (tests/data/test_tfds_karel.py builds a dataset both ways and compares them).
+bytes (tests/data/test_dataset_build.py builds a dataset both ways and compares them).
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
 
@@ -20,8 +19,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from array_record.python import array_record_module
 
+from kareljax import log_filters
 from kareljax.data import dataset_config, example_codec, generate, presets
-from kareljax.log_filters import DropMessages
 
 
 def pipeline_lengths_filename(split: str) -> str:
@@ -131,12 +130,8 @@ def is_built(karel: Karel) -> bool:
     """Whether the builder's dataset is there: `is_prepared`, without the "Variant folder ...
     has no dataset_info.json" warning TFDS logs whenever the answer is no (kareljax then says
     that it builds the dataset)."""
-    absl_logger, quiet = logging.getLogger("absl"), DropMessages("Variant folder")
-    absl_logger.addFilter(quiet)
-    try:
+    with log_filters.dropped("absl", "Variant folder"):
         return karel.is_prepared()
-    finally:
-        absl_logger.removeFilter(quiet)
 
 
 def builder(data: ml_collections.ConfigDict, data_dir: str | None = None) -> Karel:
@@ -147,10 +142,6 @@ def builder(data: ml_collections.ConfigDict, data_dir: str | None = None) -> Kar
     warning is dropped here."""
     name = dataset_config.dataset_name(data)
     config = name if name in presets.PRESETS else KarelConfig(data)
-    absl_logger, quiet = logging.getLogger("absl"), DropMessages("Using custom data configuration")
-    absl_logger.addFilter(quiet)
-    try:
+    with log_filters.dropped("absl", "Using custom data configuration"):
         return Karel(config=config, data_dir=os.path.expanduser(data_dir or data.data_dir),
                      file_format="array_record")
-    finally:
-        absl_logger.removeFilter(quiet)

@@ -12,6 +12,8 @@ import zipfile
 
 import numpy as np
 
+from kareljax.whole_files import write_whole
+
 SHARD_SPECS = 4096
 INDEX = "index.json"
 
@@ -58,9 +60,8 @@ def write_split(directory: str, split: str, arrays: dict, meta: dict) -> None:
     path = os.path.join(directory, INDEX)
     index = read_index(directory) if os.path.exists(path) else {**meta, "splits": {}}
     index["splits"][split] = {"specs": n, "shards": names}
-    with open(path + ".tmp", "w") as f:
+    with write_whole(path) as f:
         json.dump(index, f, indent=1)
-    os.replace(path + ".tmp", path)
 
 
 def read_split(directory: str, split: str) -> dict:

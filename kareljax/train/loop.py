@@ -36,6 +36,7 @@ from kareljax.train import mesh as mesh_lib
 from kareljax.train import state as state_lib
 from kareljax.train.metrics import MetricsWriter
 from kareljax.train.step import make_train_step
+from kareljax.whole_files import write_whole
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -82,9 +83,8 @@ def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     if jax.process_index() == 0:
         path = os.path.join(workdir, CONFIG_FILE)
         os.makedirs(workdir, exist_ok=True)
-        with open(path + ".tmp", "w") as f:
+        with write_whole(path) as f:
             json.dump(_as_json(config), f, indent=2)
-        os.replace(path + ".tmp", path)
 
 
 def _periodic_eval(config: ml_collections.ConfigDict):
