@@ -68,8 +68,9 @@ def quiet_abandoned_checkpoint_reads() -> None:
         return
     _quieted = True
     logging.getLogger("asyncio").addFilter(_DropAbandonedReads())
-    warnings.filterwarnings("ignore", f"coroutine '{_ORBAX_READ}' was never awaited",
-                            RuntimeWarning)
+    for coroutine in (_ORBAX_READ, "Store._get_array_metadatas"):
+        warnings.filterwarnings("ignore", f"coroutine '{coroutine}' was never awaited",
+                                RuntimeWarning)
     previous = sys.unraisablehook
 
     def hook(unraisable):
