@@ -61,7 +61,8 @@ def _spec_count(split: str, size: int, args: argparse.Namespace) -> int:
 def _kept_splits(directory: str, meta: dict, overwrite: bool) -> set[str]:
     """The splits of an earlier collection of this step that stay: those of one collected with the
     same options (stopped between splits), none under --overwrite or other options (the step
-    starts clean: its index keeps the first options)."""
+    starts clean: its index keeps the first options). A step directory that is a link to another
+    run's collection is unlinked, not emptied."""
     import shutil
     from kareljax.probe import store
 
@@ -70,7 +71,10 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> set[str]:
     index = store.read_index(directory)
     if not overwrite and {k: index.get(k) for k in meta} == meta:
         return set(index["splits"])
-    shutil.rmtree(directory)
+    if os.path.islink(directory):   # another run's collection, linked in: it stays as it is
+        os.unlink(directory)
+    else:
+        shutil.rmtree(directory)
     return set()
 
 

@@ -239,3 +239,25 @@ def test_a_collection_stopped_between_splits_is_completed_not_skipped(run_dir, t
     index = store.read_index(str(directory))
     assert index["alts"] == [0, 8] and set(index["splits"]) == {"test", "val", "train"}
     assert store.read_split(str(directory), "test")["trace_row"].shape[2] == 3
+
+
+def test_overwriting_a_linked_collection_leaves_the_linked_run_alone(run_dir, tmp_path, capsys):
+    """Runs can share collections through links (docs/results does); `collect --overwrite` in
+    one of them replaces its link with a collection of its own and deletes nothing of the
+    other's (before: `rmtree` refused the link with a traceback)."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    for copy in (first, second):
+        shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
+                                                                     "scan_cache", "eval"))
+    collect = ["collect", "--steps", "20", "--limit", "10", "--alts", "0"]
+    assert cli.main([collect[0], "--workdir", str(first), *collect[1:]]) == 0
+    (second / "collect").mkdir()
+    linked = pathlib.Path(store.step_dir(second, 20))
+    linked.symlink_to(store.step_dir(first, 20), target_is_directory=True)
+    before = _file_digests(first)
+
+    assert cli.main([collect[0], "--workdir", str(second), *collect[1:], "--overwrite"]) == 0
+    assert "(1 new)" in capsys.readouterr().out
+    assert _file_digests(first) == before
+    assert linked.is_dir() and not linked.is_symlink()
+    assert set(store.read_index(str(linked))["splits"]) == {"test", "val", "train"}
