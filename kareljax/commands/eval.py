@@ -4,8 +4,10 @@
 
 Prints a JSON summary (correct: outputs right on the 5 shown examples; correct_gen: on all 10;
 exact: final states equal the reference's; each also by reference length; mean generated vs
-reference length; the floors: `noop_floor`, what `pick_marker()` alone scores, and `best_constant`,
-the best single program of 1-3 actions) and writes it to <workdir>/eval/step_<S>_<split>.json, with
+reference length; `distinct`, distinct programs over specs (1/N while the model babbles one
+program for every spec), beside `reference_distinct`, the references'; the floors: `noop_floor`,
+what `pick_marker()` alone scores, and `best_constant`, the best single program of 1-3 actions)
+and writes it to <workdir>/eval/step_<S>_<split>.json, with
 one JSON line per program in <workdir>/eval/step_<S>_<split>.jsonl.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ import numpy as np
 
 from kareljax.data import dataset_config, grammar as grammar_lib
 from kareljax.data.batches import example_tokens
-from kareljax.eval import accuracy
+from kareljax.eval import accuracy, diversity
 from kareljax.model import decode
 
 
@@ -68,4 +68,7 @@ def evaluate(model, data: ml_collections.ConfigDict, records: dict, batch_size: 
     programs = decode_records(model, data, records, batch_size, forced, progress=progress)
     results = accuracy.score(programs, records, data.n_shown, data.max_steps)
     results["program"] = programs
-    return accuracy.summarize(results), results
+    summary = accuracy.summarize(results)
+    summary["distinct"] = diversity.distinct_fraction(programs)
+    summary["reference_distinct"] = diversity.distinct_fraction(records["program"])
+    return summary, results

@@ -6,7 +6,8 @@ Inputs (in the run directory W):
                     seed, val_acc, test_acc, ... (rows with a "layer" key are per-layer probes);
   metrics.jsonl     training lines ("loss"), periodic evaluations ("val_correct"), events;
   collect/step_<S>/ index.json and test-*.npz shards with correct, correct_gen, generated_length,
-                    reference_length per test spec: generation accuracy at each probed checkpoint;
+                    reference_length and the program per test spec: generation accuracy and
+                    distinct programs at each probed checkpoint;
   config.json       the run config; train.num_steps places the three training phases.
 
 Only results.jsonl is required (`ReportInputError` names it otherwise); without the others the
@@ -185,10 +186,14 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     for s in all_steps:
         g = run.generation.get(s, {})
         rows.append([str(s), phase_of(s, run.total_steps), pct(g.get("correct")),
-                     pct(g.get("correct_gen"))]
+                     pct(g.get("correct_gen")), pct(g.get("distinct"))]
                     + [pct(content.get(d, {}).get(s)) for d in depths])
-    md += _table(["step", "phase", "correct", "correct_gen"]
+    md += _table(["step", "phase", "correct", "correct_gen", "distinct programs"]
                  + [f"content: {DEPTH_LABELS.get(d, d)}" for d in depths], rows)
+    reference = (run.floors or {}).get("reference_distinct")
+    md += ["", "Distinct programs: how many different programs the model wrote for the test "
+           "specs, as a share of the specs (one program for every spec while it babbles)"
+           + (f"; the reference programs: {pct(reference)}." if reference is not None else ".")]
 
     md += ["", f"## 2. Table 1 form (step {last}, original semantics)", ""]
     rows = []

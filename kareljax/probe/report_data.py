@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from kareljax.eval import diversity
 
 
 RESULTS_FILE = "results.jsonl"
@@ -52,7 +53,8 @@ class RunData:
     val_evals: list[dict]                # metrics.jsonl lines with val_correct
     total_steps: int | None              # config.train.num_steps
     notes: list[str]                     # what was missing and what was skipped
-    floors: dict | None = None           # {noop_floor, best_constant} of `kareljax eval`
+    floors: dict | None = None           # {noop_floor, best_constant[, reference_distinct]}
+                                         # of `kareljax eval`
 
 
 def read_results(path: str) -> list[dict]:
@@ -119,7 +121,8 @@ def read_total_steps(path: str) -> int | None:
 
 def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, dict]:
     """Generation accuracy of each collected checkpoint's test split: step -> {correct,
-    correct_gen, generated_length, reference_length (means), specs}. Reads only those four arrays
+    correct_gen, generated_length, reference_length (means), specs, distinct (distinct programs
+    over specs; NaN for collections without programs)}. Reads only those arrays and the programs
     of each shard (not the hidden states). Unreadable checkpoints are skipped with a note."""
     notes = [] if notes is None else notes
     root = os.path.join(workdir, COLLECT_DIR)
@@ -146,11 +149,11 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
             notes.append(f"{directory}: collected with forced decoding of the reference programs "
                          "(probe baseline): no generation accuracy for this step")
             continue
-        parts = {k: [] for k in GENERATION_KEYS}
+        parts = {k: [] for k in (*GENERATION_KEYS, "program")}
         try:
             for shard in shards:
                 with np.load(os.path.join(directory, shard)) as data:
-                    for k in GENERATION_KEYS:
+                    for k in parts:
                         if k in data.files:
                             parts[k].append(np.asarray(data[k]))
         except (OSError, ValueError) as e:
@@ -164,6 +167,8 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
         for k in GENERATION_KEYS:
             summary[k] = float(arrays[k].mean()) if k in arrays else math.nan
+        summary["distinct"] = (diversity.distinct_fraction(arrays["program"])
+                               if "program" in arrays else math.nan)
         correct = arrays["correct"].astype(bool)
         summary["generated_length_correct"] = (
             float(arrays["generated_length"][correct].mean())
@@ -189,14 +194,18 @@ def eval_summaries(workdir: str, split: str = "test") -> dict[int, str]:
 
 def read_floors(workdir: str, notes: list[str]) -> dict | None:
     """The constant-program floors (`noop_floor`, `best_constant`) of the newest test-split
-    summary `kareljax eval` wrote (`eval_summaries`), or None with a note."""
+    summary `kareljax eval` wrote (`eval_summaries`), with the references' `reference_distinct`
+    where the summary has it, or None with a note."""
     directory = os.path.join(workdir, "eval")
     for _, path in sorted(eval_summaries(workdir).items(), reverse=True):
         try:
             with open(path) as f:
                 summary = json.load(f)
-            return {"noop_floor": float(summary["noop_floor"]),
-                    "best_constant": dict(summary["best_constant"])}
+            floors = {"noop_floor": float(summary["noop_floor"]),
+                      "best_constant": dict(summary["best_constant"])}
+            if isinstance(summary.get("reference_distinct"), (int, float)):
+                floors["reference_distinct"] = float(summary["reference_distinct"])
+            return floors
         except (OSError, ValueError, KeyError, TypeError):
             notes.append(f"{path}: no readable floors")
     notes.append(f"no test summary of `kareljax eval` under {directory}: floors not shown")

@@ -48,12 +48,17 @@ def _depth_colors(depths) -> dict[str, str]:
 def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dict[int, float]],
                   total_steps: int | None, val_evals=(), train_loss=(), floors=None) -> str:
     """Generation accuracy (and val accuracy from training, and the constant-program floors),
+    how varied the programs are (distinct programs over specs: near 0 while the model babbles),
     semantic content per depth with the step-0 baseline dashed, and the training loss, against the
-    training step; phases shaded. Without probe results (`content` empty) the semantic-content
-    panel is left out, without a loss curve the loss panel."""
-    panels = 1 + bool(content) + bool(train_loss)
-    fig = _figure(8, 2.6 * panels)
-    axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+    training step; phases shaded. Panels without data are left out: the diversity panel without
+    programs in the collections or `val_distinct` in the training evals, the semantic-content
+    panel without probe results (`content` empty), the loss panel without a loss curve."""
+    diverse = _has_diversity(generation, val_evals)
+    panels = 1 + diverse + bool(content) + bool(train_loss)
+    heights = [2.6] + [1.6] * diverse + [2.6] * bool(content) + [2.6] * bool(train_loss)
+    fig = _figure(8, sum(heights))
+    axes = fig.subplots(panels, 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": heights})[:, 0]
     ax = axes[0]
     _shade_phases(ax, total_steps, label=True)
     steps = sorted(generation)
@@ -75,8 +80,11 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=8, loc="upper left")
 
+    if diverse:
+        _plot_diversity(axes[1], generation, val_evals, total_steps,
+                        (floors or {}).get("reference_distinct"))
     if content:
-        _plot_content(axes[1], content, total_steps)
+        _plot_content(axes[1 + diverse], content, total_steps)
     if train_loss:
         ax = axes[-1]
         _shade_phases(ax, total_steps, label=False)
@@ -87,6 +95,32 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
         ax.set_ylabel("training loss")
     axes[-1].set_xlabel("training step")
     return _save(fig, path)
+
+
+def _has_diversity(generation: dict[int, dict], val_evals) -> bool:
+    return (any(np.isfinite(g.get("distinct", math.nan)) for g in generation.values())
+            or any("val_distinct" in r for r in val_evals))
+
+
+def _plot_diversity(ax, generation: dict[int, dict], val_evals, total_steps: int | None,
+                    reference: float | None) -> None:
+    """Distinct programs over specs against the step: the collected checkpoints' test programs,
+    the training evals' val programs, and the reference programs' level."""
+    _shade_phases(ax, total_steps, label=False)
+    steps = [s for s in sorted(generation) if np.isfinite(generation[s].get("distinct", math.nan))]
+    if steps:
+        ax.plot(steps, [100 * generation[s]["distinct"] for s in steps], "^-",
+                color="tab:purple", label="test programs")
+    ev = sorted((r for r in val_evals if "val_distinct" in r), key=lambda r: r["step"])
+    if ev:
+        ax.plot([r["step"] for r in ev], [100 * r["val_distinct"] for r in ev], ":",
+                color="tab:purple", lw=1, label="val programs (training evals)")
+    if reference is not None:
+        ax.axhline(100 * reference, color="tab:purple", lw=0.8, ls="-.",
+                   label=f"reference programs ({100 * reference:.1f} %)")
+    ax.set_ylabel("distinct programs\n(% of specs)")
+    ax.set_ylim(-2, 102)
+    ax.legend(fontsize=7, loc="upper left")
 
 
 def _plot_content(ax, content: dict[str, dict[int, float]], total_steps: int | None) -> None:

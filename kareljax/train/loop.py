@@ -88,7 +88,8 @@ def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def _periodic_eval(config: ml_collections.ConfigDict):
-    """model -> {val_correct, val_correct_gen, val_exact} on the first `eval_examples` val specs."""
+    """model -> {val_correct, val_correct_gen, val_exact, val_distinct} on the first
+    `eval_examples` val specs (`val_distinct`: distinct programs over specs)."""
     from kareljax.data import pipeline
     from kareljax.eval import evaluate
 
@@ -98,7 +99,7 @@ def _periodic_eval(config: ml_collections.ConfigDict):
     def run(model) -> dict:
         summary, _ = evaluate.evaluate(model, config.data, records,
                                        batch_size=min(256, len(records["length"])))
-        return {f"val_{k}": summary[k] for k in ("correct", "correct_gen", "exact")}
+        return {f"val_{k}": summary[k] for k in ("correct", "correct_gen", "exact", "distinct")}
 
     return run
 

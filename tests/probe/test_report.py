@@ -53,22 +53,29 @@ def _write_run(directory, rows, collect=True, correct_rate=CORRECT_RATE):
             f.write(json.dumps({"step": step, "time": 0.0, "loss": 3.0 / step, "lr": 1e-3}) + "\n")
         for step in (25, 50, 75, 100):
             f.write(json.dumps({"step": step, "time": 0.0, "val_correct": step / 120,
-                                "val_correct_gen": step / 130, "val_exact": 0.0}) + "\n")
+                                "val_correct_gen": step / 130, "val_exact": 0.0,
+                                "val_distinct": step / 200}) + "\n")
     with open(directory / "config.json", "w") as f:
         json.dump({"train": {"num_steps": TOTAL_STEPS, "batch_size": 8}}, f)
     if not collect:
         return
     (directory / "eval").mkdir()
     with open(directory / "eval" / f"step_{TOTAL_STEPS}_test.json", "w") as f:
-        json.dump({"correct": 0.5, "noop_floor": 0.109, "best_constant": {
-            "code": "def run() { move() }", "correct": 0.154, "searched": "all 155 programs"}}, f)
+        json.dump({"correct": 0.5, "noop_floor": 0.109, "reference_distinct": 0.6125,
+                   "best_constant": {"code": "def run() { move() }", "correct": 0.154,
+                                     "searched": "all 155 programs"}}, f)
     rng = np.random.default_rng(1)
     for step in STEPS:
         sd = directory / "collect" / f"step_{step:08d}"
         sd.mkdir(parents=True)
         n = 200
         correct = rng.random(n) < correct_rate[step]
-        np.savez(sd / "test-00000.npz", correct=correct,
+        # Programs: one for every spec at step 0 (babbling), then more and more varied ones.
+        kinds = {0: 1, 50: 7, 100: 60}[step]
+        program = np.zeros((n, 6), np.uint8)
+        program[:, 0] = 1
+        program[:, 1:3] = np.stack([np.arange(n) % kinds // 8, np.arange(n) % kinds % 8], 1) + 2
+        np.savez(sd / "test-00000.npz", correct=correct, program=program,
                  correct_gen=correct & (rng.random(n) < 0.9),
                  generated_length=rng.integers(1, 11, n).astype(np.int32),
                  reference_length=rng.integers(1, 11, n).astype(np.int32))
@@ -102,16 +109,17 @@ def _independent(directory):
         return np.mean([r["test_acc"] for r in rows if r["step"] == step and r["offset"] == offset
                         and r["depth"] == depth and r["semantics"] == sem])
 
-    gen = {}
+    gen, distinct = {}, {}
     for step in STEPS:
         with np.load(directory / "collect" / f"step_{step:08d}" / "test-00000.npz") as data:
             gen[step] = data["correct"].mean()
+            distinct[step] = len({row.tobytes() for row in data["program"]}) / len(data["program"])
     r2 = {}
     for depth in DEPTHS:
         x = np.array([gen[s] for s in STEPS])
         y = np.array([mean(s, -1, depth) for s in STEPS])
         r2[depth] = np.corrcoef(x, y)[0, 1] ** 2
-    return mean, gen, r2
+    return mean, gen, r2, distinct
 
 
 def test_report_writes_figures_and_numbers(run_dir, capsys):
@@ -127,7 +135,7 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
     for name in ("progress", "orig_vs_alt", "correlation"):
         assert f"]({name}.png)" in md                 # relative links
 
-    mean, gen, r2 = _independent(run_dir)
+    mean, gen, r2, distinct = _independent(run_dir)
     # Table 1: next state (offset 0), 1-layer MLP, last checkpoint; and the paper's number beside.
     assert report.pct(mean(100, 0, "mlp1")) in md
     assert f"{report.pct(mean(100, -1, 'linear'))} (paper 63.2 %)" in md
@@ -146,6 +154,18 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
     # Final generation accuracy at the top, from the collections.
     assert f"correct {report.pct(gen[100])}" in md
     assert summary["final_generation"]["correct"] == pytest.approx(gen[100])
+    # Distinct programs per checkpoint (1 of 200 at step 0, 7, 60), and the references' share.
+    assert [distinct[s] for s in STEPS] == [1 / 200, 7 / 200, 60 / 200]
+    for step in STEPS:
+        with np.load(run_dir / "collect" / f"step_{step:08d}" / "test-00000.npz") as data:
+            correct_gen = data["correct_gen"].mean()
+        assert (f"| {step} | {report.phase_of(step, TOTAL_STEPS)} | {report.pct(gen[step])} | "
+                f"{report.pct(correct_gen)} | {report.pct(distinct[step])} |") in md
+    assert "the reference programs: 61.3 %." in md
+    # The progress figure has the diversity panel (1.6 in) between accuracy and content (2.6 in
+    # each, and the loss): 9.4 in at 110 dpi.
+    import matplotlib.image
+    assert matplotlib.image.imread(out / "progress.png").shape[0] == round(9.4 * 110)
     assert "Per-layer states were not collected" in md
     assert "babbling" in md and "semantics acquisition" in md
     assert "Samples per probe (train / val / test): 100 / 50 / 50 per checkpoint." in md

@@ -108,4 +108,5 @@ def test_periodic_eval_with_fresh_data_builds_the_val_split(tmp_path):
     evals = [r for r in read_metrics(tmp_path / "run") if "val_correct" in r]
     assert [r["step"] for r in evals] == [2, 4]
     assert all(0 <= r[k] <= 1 for r in evals for k in ("val_correct", "val_correct_gen"))
+    assert all(1 / 8 <= r["val_distinct"] <= 1 for r in evals)     # 8 val specs
     assert any(data_dir.rglob("*val*.array_record*"))
