@@ -14,6 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from kareljax import json_lines
 from kareljax.karel import parser, reference, syntax
 from kareljax.karel import world as world_lib
 
@@ -37,19 +38,8 @@ def _open(path, mode: str):
 
 def read_records(path) -> list[dict]:
     """Reads one JSON object per non-blank line (gzipped if the name ends with .gz)."""
-    records = []
     with _open(path, "r") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise RecordFileError(f"{path}:{number}: not JSON: {e}") from None
-            if not isinstance(record, dict):
-                raise RecordFileError(f"{path}:{number}: expected a JSON object")
-            records.append(record)
-    return records
+        return json_lines.read_objects(f, str(path), RecordFileError)
 
 
 def write_records(path, records) -> None:

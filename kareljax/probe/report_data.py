@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 
+from kareljax import json_lines
 from kareljax.eval import diversity
 
 
@@ -63,21 +64,8 @@ def read_results(path: str) -> list[dict]:
     if not os.path.exists(path):
         raise ReportInputError(f"{path} does not exist: train the probes first "
                                f"(kareljax scan --workdir {os.path.dirname(path) or '.'})")
-    rows = []
     with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ReportInputError(f"{path}, line {number}: not JSON ({e})") from None
-            if not isinstance(row, dict):
-                raise ReportInputError(f"{path}, line {number}: not a JSON object")
-            missing = [k for k in REQUIRED_KEYS if k not in row]
-            if missing:
-                raise ReportInputError(f"{path}, line {number}: missing keys {missing}")
-            rows.append(row)
+        rows = json_lines.read_objects(f, path, ReportInputError, REQUIRED_KEYS)
     if not rows:
         raise ReportInputError(f"{path} has no probe rows")
     return rows

@@ -278,7 +278,7 @@ def test_a_forced_baseline_step_has_no_generation_accuracy(tmp_path):
 
 def test_bad_results_line_named(tmp_path):
     (tmp_path / "results.jsonl").write_text('{"step": 0}\n')
-    with pytest.raises(report.ReportInputError, match=r"results.jsonl, line 1: missing keys"):
+    with pytest.raises(report.ReportInputError, match=r"results.jsonl:1: missing keys"):
         report.load_run(str(tmp_path))
 
 
