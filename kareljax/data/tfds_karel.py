@@ -79,6 +79,15 @@ class Karel(tfds.core.GeneratorBasedBuilder):
                 yield index, {name: chunk[name][i] for name in example_codec.FIELDS}
                 index += 1
 
+    # TFDS prints "Downloading and preparing dataset Unknown size (download: Unknown size, ...)"
+    # before a build and "... downloaded and prepared ..." after it, to stdout. Nothing is
+    # downloaded; kareljax's commands say what they build, where, and how long it took.
+    def _log_download_bytes(self) -> None:
+        pass
+
+    def _log_download_done(self) -> None:
+        pass
+
     def _download_and_prepare(self, dl_manager, download_config=None):
         if self.slow_path:
             return super()._download_and_prepare(dl_manager, download_config)

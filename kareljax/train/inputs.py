@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import time
+
 import jax
 import ml_collections
 import numpy as np
@@ -25,7 +27,9 @@ def ensure_dataset(data: ml_collections.ConfigDict, log=print) -> None:
         builder = tfds_karel.builder(data)
         if not tfds_karel.is_built(builder):
             log(f"building the dataset {builder.data_path} (once)")
+            start = time.perf_counter()
             builder.download_and_prepare()
+            log(f"built {builder.data_path} in {time.perf_counter() - start:.1f} s")
     if jax.process_count() > 1:
         multihost_utils.sync_global_devices("kareljax_dataset_built")
 
