@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"kareljax.commands.{name}")
-        summary = module.__doc__.strip().splitlines()[0]
+        summary = " ".join(module.__doc__.strip().split("\n\n")[0].split())  # first paragraph
         command = commands.add_parser(name, help=summary, description=module.__doc__)
         module.add_arguments(command)
         command.set_defaults(run=module.run)
