@@ -44,11 +44,70 @@ def _steps(spec: str, available: list[int]) -> list[int]:
         return sorted(set([0] + available))
     if spec == "latest":
         return available[-1:]
-    steps = [int(s) for s in spec.split(",") if s.strip()]
+    try:
+        steps = [int(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"--steps: 'all', 'latest' or step numbers like 0,500, got '{spec}'"
+                         ) from None
     missing = [s for s in steps if s != 0 and s not in available]
     if missing:
         raise ValueError(f"--steps: no checkpoint of steps {missing}; the run has {available}")
     return steps
+
+
+def _alts(spec: str) -> tuple[int, ...]:
+    from kareljax.karel.semantics import ALT_MAPS
+
+    try:
+        alts = tuple(int(a) for a in spec.split(",") if a.strip())
+    except ValueError:
+        alts = ()
+    if not alts and spec.strip() or any(not 0 <= a < len(ALT_MAPS) for a in alts):
+        raise ValueError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
+                         f"separated by commas (or none: ''), got '{spec}'")
+    return alts
+
+
+def _splits(spec: str) -> list[str]:
+    from kareljax.data.dataset_config import SPLITS
+
+    splits = [s.strip() for s in spec.split(",") if s.strip()]
+    if not splits or set(splits) - set(SPLITS):
+        raise ValueError(f"--splits: some of {', '.join(SPLITS)} separated by commas, got "
+                         f"'{spec}'")
+    return splits
+
+
+def _options(step: int, alts: tuple[int, ...], args: argparse.Namespace) -> dict:
+    """The collection options a user chooses, as a step's index records them."""
+    return {"alts": list(alts), "forced": args.forced or (step == 0 and args.forced_baseline),
+            "per_layer": args.per_layer}
+
+
+def _kept_with_other_options(workdir: str, steps: list[int], alts: tuple[int, ...],
+                             args: argparse.Namespace) -> str | None:
+    """A note naming the already collected `steps` whose options differ from these (they are kept
+    without --overwrite), or None."""
+    from kareljax.probe import store
+
+    by_difference = {}                                  # what differs -> steps
+    for step in steps:
+        index = store.read_index(store.step_dir(workdir, step))
+        differences = []
+        for key, value in _options(step, alts, args).items():
+            have = index.get(key)
+            if key == "alts" and isinstance(have, list):    # a superset serves as well
+                if missing := [a for a in value if a not in have]:
+                    differences.append(f"alts {have}, without {missing}")
+            elif have != value:
+                differences.append(f"{key} {have}, not {value}")
+        if differences:
+            by_difference.setdefault(", ".join(differences), []).append(step)
+    if not by_difference:
+        return None
+    return ("kareljax collect: note: kept steps collected with other options ("
+            + "; ".join(f"{', '.join(map(str, s))}: {d}" for d, s in by_difference.items())
+            + "); --overwrite collects them again with these")
 
 
 def _spec_count(split: str, size: int, args: argparse.Namespace) -> int:
@@ -90,8 +149,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load.run_config(args.workdir)
         steps = _steps(args.steps, load.checkpoint_steps(args.workdir))
-        alts = tuple(int(a) for a in args.alts.split(",") if a.strip())
-        splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+        alts = _alts(args.alts)
+        splits = _splits(args.splits)
         readers = {s: pipeline.DatasetReader(config.data, s) for s in splits}
     except (load.RunNotFoundError, pipeline.MissingDatasetError, ValueError) as e:
         print(f"kareljax collect: {e}", file=sys.stderr)
@@ -101,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
     grammar = program_grammar(data)
     done = set(store.collected_steps(args.workdir, splits))
     todo = [s for s in steps if args.overwrite or s not in done]
+    if note := _kept_with_other_options(args.workdir, [s for s in steps if s not in todo], alts,
+                                        args):
+        print(note, file=sys.stderr)
     for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr):
         try:
             model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
@@ -109,9 +171,9 @@ def run(args: argparse.Namespace) -> int:
             tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
             return 2
         directory = store.step_dir(args.workdir, step)
-        forced = args.forced or (step == 0 and args.forced_baseline)
-        meta = {"step": step, "alts": list(alts), "forced": forced,
-                "per_layer": args.per_layer, "layers": model.n_layers + 2 if args.per_layer else 0,
+        options = _options(step, alts, args)
+        meta = {"step": step, **options,
+                "layers": model.n_layers + 2 if args.per_layer else 0,
                 "conditions": collect.has_conditions(grammar),
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
@@ -127,7 +189,8 @@ def run(args: argparse.Namespace) -> int:
                     records = readers[split].read(idx)
                     part = collect.collect_batch(model, layout, records, grammar,
                                                  max_steps=data.max_steps, alts=alts,
-                                                 forced=forced, per_layer=args.per_layer)
+                                                 forced=options["forced"],
+                                                 per_layer=args.per_layer)
                     part["spec_index"] = idx
                     parts.append(part)
                     specs.update(len(idx))

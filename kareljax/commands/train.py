@@ -13,6 +13,7 @@ read back (named).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -42,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         train_config.validate(config)
     except ConfigError as e:
         return _fail(str(e))
+    if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
+        return _fail(f"--workdir {args.workdir} is a file, not a run directory")
     try:
         result = loop.train(config, args.workdir, progress_bar=not args.no_progress)
     except ConfigError as e:

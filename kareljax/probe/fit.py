@@ -32,10 +32,11 @@ class FitOptions:
     eval_every: int = 500
 
     def __post_init__(self):
-        if self.steps < 1 or self.batch_size < 1 or self.eval_every < 1:
-            raise ValueError("steps, batch_size and eval_every must be >= 1")
+        for name in ("steps", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"fit.{name}: must be >= 1, got {getattr(self, name)}")
         if self.steps % self.eval_every:
-            raise ValueError(f"steps ({self.steps}) must be a multiple of eval_every "
+            raise ValueError(f"fit.steps ({self.steps}) must be a multiple of fit.eval_every "
                              f"({self.eval_every})")
 
     def optimizer(self) -> optax.GradientTransformation:

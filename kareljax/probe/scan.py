@@ -50,7 +50,7 @@ class ScanOptions:
         if unknown:
             raise ValueError(f"tasks: unknown {unknown}; choose from {labels.TASK_NAMES}")
         if self.seeds < 1:
-            raise ValueError("seeds must be >= 1")
+            raise ValueError(f"seeds: must be >= 1, got {self.seeds}")
         if self.example < labels.ALL_EXAMPLES:
             raise ValueError(f"example: {self.example} is neither a shown example (0, 1, ...) nor "
                              f"{labels.ALL_EXAMPLES} (all of them)")

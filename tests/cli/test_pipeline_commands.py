@@ -106,6 +106,41 @@ def test_collect_then_scan(run_dir, capsys):
 def test_scan_rejects_bad_options(run_dir, capsys):
     assert cli.main(["scan", "--workdir", str(run_dir), "--config.fit.stepz=4"]) == 2
     assert "stepz" in capsys.readouterr().err
+    assert cli.main(["scan", "--workdir", str(run_dir), "--config.fit.steps=0"]) == 2
+    assert "fit.steps: must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--steps", "ten", "--steps: 'all', 'latest' or step numbers like 0,500, got 'ten'"),
+    ("--alts", "12", "--alts: alternative semantics indices in 0..11 separated by commas"),
+    ("--alts", "0,x", "got '0,x'"),
+    ("--splits", "test,dev", "--splits: some of train, val, test separated by commas, got"),
+])
+def test_collect_rejects_bad_options_before_any_work(run_dir, capsys, option, value, message):
+    before = _file_digests(run_dir / "collect")
+    assert cli.main(["collect", "--workdir", str(run_dir), option, value]) == 2
+    assert message in capsys.readouterr().err
+    assert _file_digests(run_dir / "collect") == before
+
+
+def test_collect_names_kept_steps_collected_with_other_options(run_dir, tmp_path, capsys):
+    copy = tmp_path / "tiny"       # the run without its collections
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
+                                                                 "scan_cache", "eval"))
+    collect = ["collect", "--workdir", str(copy), "--steps", "20", "--splits", "test",
+               "--limit", "10"]
+    assert cli.main([*collect, "--alts", "3,8"]) == 0
+    capsys.readouterr()
+    # Alternatives the collection holds (a subset) need nothing new: no note.
+    assert cli.main([*collect, "--alts", "8"]) == 0
+    captured = capsys.readouterr()
+    assert "(0 new)" in captured.out and "note" not in captured.err
+    assert cli.main([*collect, "--alts", "1,8", "--per-layer"]) == 0
+    captured = capsys.readouterr()
+    assert "(0 new)" in captured.out
+    assert ("kareljax collect: note: kept steps collected with other options (20: alts [3, 8], "
+            "without [1], per_layer False, not True); --overwrite collects them again with these"
+            ) in captured.err
 
 
 def test_capped_samples_note_names_each_limited_split():

@@ -76,6 +76,11 @@ def test_cli_rejects_bad_values_before_compute(tmp_path, capsys):
                      "--config.train.batch_size=seven"]) == 2
     assert "train.batch_size" in capsys.readouterr().err
     assert not workdir.exists()
+    afile = tmp_path / "notes.txt"            # a file where the run directory should be
+    afile.write_text("kept")
+    assert cli.main(["train", "--config", "tiny", "--workdir", str(afile)]) == 2
+    assert f"--workdir {afile} is a file, not a run directory" in capsys.readouterr().err
+    assert afile.read_text() == "kept"
 
 
 def test_batch_must_split_over_the_mesh():
