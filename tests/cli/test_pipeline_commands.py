@@ -32,6 +32,17 @@ def run_dir(tmp_path_factory):
     return workdir
 
 
+def _copy_without_collections(run_dir, copy) -> None:
+    """The trained run (config, checkpoints, metrics) without what collect, eval and scan wrote."""
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
+                                                                 "scan_cache", "eval"))
+
+
+def _file_digests(directory) -> dict:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
 def test_eval_prints_a_json_summary(run_dir, capsys):
     assert cli.main(["eval", "--workdir", str(run_dir), "--split", "test"]) == 0
     captured = capsys.readouterr()
@@ -125,8 +136,7 @@ def test_collect_rejects_bad_options_before_any_work(run_dir, capsys, option, va
 
 def test_collect_names_kept_steps_collected_with_other_options(run_dir, tmp_path, capsys):
     copy = tmp_path / "tiny"       # the run without its collections
-    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
-                                                                 "scan_cache", "eval"))
+    _copy_without_collections(run_dir, copy)
     collect = ["collect", "--workdir", str(copy), "--steps", "20", "--splits", "test",
                "--limit", "10"]
     assert cli.main([*collect, "--alts", "3,8"]) == 0
@@ -168,8 +178,7 @@ def test_eval_of_one_checkpoint(run_dir, capsys):
 
 def test_collect_one_checkpoint_with_all_twelve_alternatives(run_dir, tmp_path):
     copy = tmp_path / "tiny"       # the run without its collections
-    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
-                                                                 "scan_cache", "eval"))
+    _copy_without_collections(run_dir, copy)
     alts = ",".join(str(a) for a in range(12))
     args = ["collect", "--workdir", str(copy), "--splits", "test", "--limit", "10",
             "--alts", alts]
@@ -190,11 +199,6 @@ def test_results_csv_holds_the_jsonl_rows(run_dir):
         assert (int(line["step"]), line["task"], int(line["offset"])) == (
             row["step"], row["task"], row["offset"])
         assert float(line["test_acc"]) == pytest.approx(row["test_acc"])
-
-
-def _file_digests(directory) -> dict:
-    return {p: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 def test_checkpoints_that_do_not_read_back_are_named_and_nothing_is_lost(run_dir, tmp_path,
@@ -239,8 +243,7 @@ def test_checkpoints_that_do_not_read_back_are_named_and_nothing_is_lost(run_dir
 
 def test_a_collection_stopped_between_splits_is_completed_not_skipped(run_dir, tmp_path, capsys):
     copy = tmp_path / "tiny"       # the run without its collections
-    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
-                                                                 "scan_cache", "eval"))
+    _copy_without_collections(run_dir, copy)
     collect = ["collect", "--workdir", str(copy), "--steps", "20", "--limit", "10",
                "--alts", "0"]
     assert cli.main(collect) == 0
@@ -284,8 +287,7 @@ def test_overwriting_a_linked_collection_leaves_the_linked_run_alone(run_dir, tm
     other's (before: `rmtree` refused the link with a traceback)."""
     first, second = tmp_path / "first", tmp_path / "second"
     for copy in (first, second):
-        shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("collect", "results*",
-                                                                     "scan_cache", "eval"))
+        _copy_without_collections(run_dir, copy)
     collect = ["collect", "--steps", "20", "--limit", "10", "--alts", "0"]
     assert cli.main([collect[0], "--workdir", str(first), *collect[1:]]) == 0
     (second / "collect").mkdir()
