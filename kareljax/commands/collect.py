@@ -121,15 +121,17 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> set[str]:
     """The splits of an earlier collection of this step that stay: those of one collected with the
     same options (stopped between splits), none under --overwrite or other options (the step
     starts clean: its index keeps the first options). A step directory that is a link to another
-    run's collection is unlinked, not emptied."""
+    run's collection is unlinked, not emptied. An index that does not read back raises
+    `store.CollectionReadError` unless under --overwrite."""
     import shutil
     from kareljax.probe import store
 
     if not os.path.exists(os.path.join(directory, store.INDEX)):
         return set()
-    index = store.read_index(directory)
-    if not overwrite and {k: index.get(k) for k in meta} == meta:
-        return set(index["splits"])
+    if not overwrite:
+        index = store.read_index(directory)   # CollectionReadError when damaged: nothing removed
+        if {k: index.get(k) for k in meta} == meta:
+            return set(index["splits"])
     if os.path.islink(directory):   # another run's collection, linked in: it stays as it is
         os.unlink(directory)
     else:
@@ -177,7 +179,12 @@ def run(args: argparse.Namespace) -> int:
                 "conditions": collect.has_conditions(grammar),
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
-        have = _kept_splits(directory, meta, args.overwrite)
+        try:
+            have = _kept_splits(directory, meta, args.overwrite)
+        except store.CollectionReadError as e:
+            tqdm.write(f"kareljax collect: step {step}: {e}; `--steps {step} --overwrite` "
+                       "collects it again", file=sys.stderr)
+            return 2
         counts = {split: _spec_count(split, len(reader), args)
                   for split, reader in readers.items() if split not in have}
         with tqdm(total=sum(counts.values()), desc=f"step {step}", unit="spec", leave=False,

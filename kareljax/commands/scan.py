@@ -117,6 +117,18 @@ def capped_samples_note(rows: list[dict]) -> str | None:
             "checkpoints: " + "; ".join(limited) + "; raise the limit to use them all")
 
 
+def _skip_damaged(workdir: str, step: int, error: Exception, skipped: list, bar=None) -> None:
+    """Notes a step whose collection does not read back (the others are scanned) and how to
+    collect it again."""
+    message = (f"kareljax scan: step {step} skipped: {error}; `kareljax collect --workdir "
+               f"{workdir} --steps {step} --overwrite` collects it again")
+    if bar is None:
+        print(message, file=sys.stderr)
+    else:
+        bar.write(message, file=sys.stderr)
+    skipped.append(step)
+
+
 def run(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -132,25 +144,29 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError, TypeError) as e:
         print(f"kareljax scan: {e}", file=sys.stderr)
         return 2
-    collected = store.collected_steps(args.workdir)
-    incomplete = [s for s in collected
-                  if store.missing_splits(store.step_dir(args.workdir, s), scan.SPLITS)]
-    steps = [s for s in collected if s not in incomplete]
+    steps, incomplete, skipped = [], [], []
+    for step in store.collected_steps(args.workdir):
+        try:
+            missing = store.missing_splits(store.step_dir(args.workdir, step), scan.SPLITS)
+        except store.CollectionReadError as e:
+            _skip_damaged(args.workdir, step, e, skipped)
+            continue
+        (incomplete if missing else steps).append(step)
     if incomplete:      # a collection stopped between splits (or one still being written)
         print(f"kareljax scan: steps {incomplete} skipped: their collections lack a split of "
               f"{list(scan.SPLITS)}; `kareljax collect --workdir {args.workdir}` completes them",
               file=sys.stderr)
     if not steps:
-        print(f"kareljax scan: nothing {'completely ' if incomplete else ''}collected under "
-              f"{args.workdir}/collect: run `kareljax collect --workdir {args.workdir}` first",
-              file=sys.stderr)
+        what = "no complete, readable collection" if incomplete or skipped else "nothing collected"
+        print(f"kareljax scan: {what} under {args.workdir}/collect: run `kareljax collect "
+              f"--workdir {args.workdir}` first", file=sys.stderr)
         return 2
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     layers = store.layer_count(store.step_dir(args.workdir, steps[0]), first)
     total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False),
                                               layers)
-    rows, start, reused, skipped = [], time.perf_counter(), [], []
+    rows, start, reused = [], time.perf_counter(), []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:
         for step in steps:
@@ -162,6 +178,9 @@ def run(args: argparse.Namespace) -> int:
                 except scan.NoSamplesError as e:
                     print(f"kareljax scan: step {step} skipped: {e}", file=sys.stderr)
                     skipped.append(step)
+                    continue
+                except store.CollectionReadError as e:
+                    _skip_damaged(args.workdir, step, e, skipped, bar)
                     continue
                 except ValueError as e:  # a collection the options cannot use; earlier steps stay cached
                     print(f"kareljax scan: step {step}: {e}", file=sys.stderr)
@@ -179,8 +198,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     seconds = time.perf_counter() - start
     if not rows:
-        print(f"kareljax scan: no checkpoint has probe samples (skipped {skipped})",
-              file=sys.stderr)
+        print(f"kareljax scan: no checkpoint could be probed (steps {skipped} skipped, each "
+              "with its reason above)", file=sys.stderr)
         return 1
     # Each file whole or not at all (reproduce takes a results.jsonl newer than the collections
     # as a finished scan): the CSV first, the JSON lines last.
@@ -191,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
         writer.writerows(rows)
     with write_whole(os.path.join(args.workdir, "results.jsonl")) as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
-    print(json.dumps({"probes": len(rows), "checkpoints": len(steps) - len(skipped),
+    print(json.dumps({"probes": len(rows), "checkpoints": len(set(steps) - set(skipped)),
                       "skipped_steps": skipped, "seconds": round(seconds, 1),
                       "results": os.path.join(args.workdir, "results.jsonl")}))
     return 0

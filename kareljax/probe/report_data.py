@@ -12,6 +12,7 @@ import numpy as np
 
 from kareljax import json_lines
 from kareljax.eval import diversity
+from kareljax.probe import store
 
 
 RESULTS_FILE = "results.jsonl"
@@ -144,8 +145,9 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
                     for k in parts:
                         if k in data.files:
                             parts[k].append(np.asarray(data[k]))
-        except (OSError, ValueError) as e:
-            notes.append(f"{directory}: cannot read a test shard ({e}): step skipped")
+        except store.READ_ERRORS as e:
+            notes.append(f"{directory}: cannot read a test shard ({type(e).__name__}: {e}): "
+                         "step skipped")
             continue
         if not parts["correct"]:
             notes.append(f"{directory}: test shards hold no `correct` array: step skipped")

@@ -16,6 +16,14 @@ from kareljax.whole_files import write_whole
 
 SHARD_SPECS = 4096
 INDEX = "index.json"
+# What a damaged or partly copied file raises when read: a truncated zip archive, a short member,
+# JSON cut off.
+READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
+
+
+class CollectionReadError(Exception):
+    """A collection file that does not read back (damaged, or partly written or copied); the
+    message names the file."""
 
 
 def step_dir(workdir, step: int) -> str:
@@ -23,7 +31,8 @@ def step_dir(workdir, step: int) -> str:
 
 
 def collected_steps(workdir, splits=None) -> list[int]:
-    """The steps with a collection (any split; with `splits`, only those holding all of them)."""
+    """The steps with a collection (any split; with `splits`, only those whose index reads back
+    and lists all of them)."""
     root = os.path.join(os.fspath(workdir), "collect")
     if not os.path.isdir(root):
         return []
@@ -31,7 +40,14 @@ def collected_steps(workdir, splits=None) -> list[int]:
                    if name.startswith("step_") and os.path.exists(os.path.join(root, name, INDEX)))
     if splits is None:
         return steps
-    return [s for s in steps if not missing_splits(step_dir(workdir, s), splits)]
+    return [s for s in steps if _holds(step_dir(workdir, s), splits)]
+
+
+def _holds(directory: str, splits) -> bool:
+    try:
+        return not missing_splits(directory, splits)
+    except CollectionReadError:
+        return False
 
 
 def missing_splits(directory: str, splits) -> list[str]:
@@ -41,8 +57,16 @@ def missing_splits(directory: str, splits) -> list[str]:
 
 
 def read_index(directory: str) -> dict:
-    with open(os.path.join(directory, INDEX)) as f:
-        return json.load(f)
+    """A step's index.json; `CollectionReadError` naming it if it does not read back."""
+    path = os.path.join(directory, INDEX)
+    try:
+        with open(path) as f:
+            index = json.load(f)
+        if not isinstance(index, dict) or not isinstance(index.get("splits"), dict):
+            raise ValueError("no splits listed")
+    except READ_ERRORS as e:
+        raise CollectionReadError(f"{path} does not read back ({type(e).__name__}: {e})") from e
+    return index
 
 
 def write_split(directory: str, split: str, arrays: dict, meta: dict) -> None:
@@ -69,8 +93,16 @@ def read_split(directory: str, split: str) -> dict:
     if split not in index["splits"]:
         raise FileNotFoundError(f"{directory} has no {split} collection (has "
                                 f"{sorted(index['splits'])})")
-    parts = [np.load(os.path.join(directory, name)) for name in index["splits"][split]["shards"]]
-    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0].files}
+    parts = []
+    for name in index["splits"][split]["shards"]:
+        path = os.path.join(directory, name)
+        try:
+            with np.load(path) as archive:
+                parts.append({key: archive[key] for key in archive.files})
+        except READ_ERRORS as e:
+            raise CollectionReadError(f"{path} does not read back ({type(e).__name__}: {e})"
+                                      ) from e
+    return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
 def layer_count(directory: str, index: dict | None = None) -> int:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from kareljax import cli
-from kareljax.probe import store
+from kareljax.probe import report_data, store
 from kareljax.probe.scan import SPLITS
 from tests.checkpoint_damage import truncate_arrays
 from tests.conftest import REPO
@@ -261,7 +261,7 @@ def test_a_collection_stopped_between_splits_is_completed_not_skipped(run_dir, t
     assert cli.main(scan_args) == 2
     err = capsys.readouterr().err
     assert "steps [20] skipped: their collections lack a split" in err
-    assert "nothing completely collected" in err
+    assert "no complete, readable collection under" in err
 
     assert cli.main(collect) == 0
     captured = capsys.readouterr()
@@ -300,3 +300,45 @@ def test_overwriting_a_linked_collection_leaves_the_linked_run_alone(run_dir, tm
     assert _file_digests(first) == before
     assert linked.is_dir() and not linked.is_symlink()
     assert set(store.read_index(str(linked))["splits"]) == {"test", "val", "train"}
+
+
+def test_a_damaged_collection_is_named_skipped_and_collected_again(run_dir, tmp_path, capsys):
+    """A shard or index that does not read back (a damaged disk, a copy from a bucket cut short):
+    scan probes the other steps and says how to collect the damaged one again; collect touches it
+    only under --overwrite; the report notes the step instead of failing."""
+    copy = tmp_path / "tiny"
+    _copy_without_collections(run_dir, copy)
+    collect = ["collect", "--workdir", str(copy), "--steps", "10,20", "--limit", "10",
+               "--alts", "0"]
+    scan_args = ["scan", "--workdir", str(copy), "--config.fit.steps=2",
+                 "--config.fit.eval_every=2", "--config.seeds=1", "--config.tasks=('facing',)",
+                 "--config.depths=('linear',)"]
+    assert cli.main(collect) == 0
+    shard = pathlib.Path(store.step_dir(copy, 10)) / "test-00000.npz"
+    shard.write_bytes(shard.read_bytes()[:300])
+    capsys.readouterr()
+    assert cli.main(scan_args) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out.strip().splitlines()[-1])["skipped_steps"] == [10]
+    assert (f"kareljax scan: step 10 skipped: {shard} does not read back (BadZipFile: "
+            in captured.err)
+    assert (f"`kareljax collect --workdir {copy} --steps 10 --overwrite` collects it again"
+            in captured.err)
+    assert {json.loads(line)["step"] for line in open(copy / "results.jsonl")} == {20}
+    report = report_data.load_run(str(copy))
+    assert 10 not in report.generation and 20 in report.generation
+    assert any("cannot read a test shard" in n and "BadZipFile" in n for n in report.notes)
+
+    index = pathlib.Path(store.step_dir(copy, 20)) / store.INDEX
+    index.write_text(index.read_text()[:40])
+    before = _file_digests(copy / "collect")
+    assert cli.main(scan_args) == 1
+    err = capsys.readouterr().err
+    assert f"step 20 skipped: {index} does not read back (JSONDecodeError" in err
+    assert "no checkpoint could be probed (steps [20, 10] skipped, each with its reason" in err
+    assert cli.main(collect) == 2                    # not without --overwrite: nothing removed
+    assert f"kareljax collect: step 20: {index} does not read back" in capsys.readouterr().err
+    assert _file_digests(copy / "collect") == before
+    assert cli.main([*collect, "--overwrite"]) == 0
+    assert cli.main(scan_args) == 0
+    assert {json.loads(line)["step"] for line in open(copy / "results.jsonl")} == {10, 20}
