@@ -117,30 +117,74 @@ def _spec_count(split: str, size: int, args: argparse.Namespace) -> int:
     return min(size, args.limit) if args.limit else size
 
 
-def _kept_splits(directory: str, meta: dict, overwrite: bool) -> set[str]:
-    """The splits of an earlier collection of this step that stay: those of one collected with the
-    same options (stopped between splits), none under --overwrite or other options (the step
-    starts clean: its index keeps the first options). A step directory that is a link to another
-    run's collection is unlinked, not emptied. An index that does not read back raises
-    `store.CollectionReadError` unless under --overwrite."""
-    import shutil
+def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str], str | None]:
+    """(the splits of an earlier collection of this step that stay, where the replaced one was
+    set aside). Splits stay from one collected with the same options (stopped between splits);
+    under --overwrite or other options the step starts clean and its earlier collection (or the
+    link to another run's) is set aside, to be dropped once the new one is complete
+    (`_drop_replaced`) or put back if it is not (`_put_back`). An index that does not read back
+    raises `store.CollectionReadError` unless under --overwrite."""
     from kareljax.probe import store
 
     if not os.path.exists(os.path.join(directory, store.INDEX)):
-        return set()
+        return set(), None
     if not overwrite:
-        index = store.read_index(directory)   # CollectionReadError when damaged: nothing removed
+        index = store.read_index(directory)   # CollectionReadError when damaged: nothing moved
         if {k: index.get(k) for k in meta} == meta:
-            return set(index["splits"])
-    if os.path.islink(directory):   # another run's collection, linked in: it stays as it is
-        os.unlink(directory)
-    else:
-        shutil.rmtree(directory)
-    return set()
+            return set(index["splits"]), None
+    aside = os.path.join(os.path.dirname(directory), "replaced_" + os.path.basename(directory))
+    _remove(aside)                            # left by a collection killed while replacing
+    os.rename(directory, aside)               # a link is renamed, its target untouched
+    return set(), aside
+
+
+def _remove(path: str) -> None:
+    """Removes a step directory, or only the link where it is a link to another run's."""
+    import shutil
+
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.exists(path):
+        shutil.rmtree(path)
+
+
+def _drop_replaced(aside: str | None) -> None:
+    if aside is not None:
+        _remove(aside)
+
+
+def _put_back(directory: str, aside: str | None) -> None:
+    """After a failed or interrupted replacement: the earlier collection is back in its place."""
+    if aside is not None:
+        _remove(directory)
+        os.rename(aside, directory)
+
+
+def _collect_splits(model, readers, counts, directory, meta, alts, args, layout, grammar,
+                    data) -> None:
+    """Collects `counts[split]` specs of each split into the step's directory (one index entry
+    per finished split); `pipeline.DatasetReadError` when the dataset does not read back."""
+    import numpy as np
+    from tqdm import tqdm
+    from kareljax.probe import collect, store
+
+    with tqdm(total=sum(counts.values()), desc=f"step {meta['step']}", unit="spec",
+              leave=False, file=sys.stderr) as specs:
+        for split, count in counts.items():    # only the splits still to collect
+            parts = []
+            for start in range(0, count, args.batch_size):
+                idx = np.arange(start, min(count, start + args.batch_size))
+                part = collect.collect_batch(model, layout, readers[split].read(idx), grammar,
+                                             max_steps=data.max_steps, alts=alts,
+                                             forced=meta["forced"], per_layer=args.per_layer)
+                part["spec_index"] = idx
+                parts.append(part)
+                specs.update(len(idx))
+            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            store.write_split(directory, split, arrays, meta)
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
     from tqdm import tqdm
     from kareljax.data import dataset_config, pipeline
     from kareljax.eval.evaluate import program_grammar
@@ -180,28 +224,22 @@ def run(args: argparse.Namespace) -> int:
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
         try:
-            have = _kept_splits(directory, meta, args.overwrite)
+            have, aside = _kept_splits(directory, meta, args.overwrite)
         except store.CollectionReadError as e:
             tqdm.write(f"kareljax collect: step {step}: {e}; `--steps {step} --overwrite` "
                        "collects it again", file=sys.stderr)
             return 2
         counts = {split: _spec_count(split, len(reader), args)
                   for split, reader in readers.items() if split not in have}
-        with tqdm(total=sum(counts.values()), desc=f"step {step}", unit="spec", leave=False,
-                  file=sys.stderr) as specs:
-            for split, count in counts.items():    # only the splits still to collect
-                parts = []
-                for start in range(0, count, args.batch_size):
-                    idx = np.arange(start, min(count, start + args.batch_size))
-                    records = readers[split].read(idx)
-                    part = collect.collect_batch(model, layout, records, grammar,
-                                                 max_steps=data.max_steps, alts=alts,
-                                                 forced=options["forced"],
-                                                 per_layer=args.per_layer)
-                    part["spec_index"] = idx
-                    parts.append(part)
-                    specs.update(len(idx))
-                arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-                store.write_split(directory, split, arrays, meta)
+        try:
+            _collect_splits(model, readers, counts, directory, meta, alts, args, layout,
+                            grammar, data)
+        except BaseException as e:          # Ctrl-C included: a replaced collection comes back
+            _put_back(directory, aside)
+            if isinstance(e, pipeline.DatasetReadError):   # the steps collected before stay
+                tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
+                return 2
+            raise
+        _drop_replaced(aside)
     print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")
     return 0

@@ -35,6 +35,7 @@ def _fail(message: str, status: int = 2) -> int:
 def run(args: argparse.Namespace) -> int:
     from kareljax import config_files
     from kareljax.data.dataset_config import ConfigError
+    from kareljax.data.pipeline import DatasetReadError
     from kareljax.train import loop, train_config
     from kareljax.train.checkpoints import CheckpointReadError
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--workdir {args.workdir} is a file, not a run directory")
     try:
         result = loop.train(config, args.workdir, progress_bar=not args.no_progress)
-    except ConfigError as e:
+    except (ConfigError, DatasetReadError) as e:
         return _fail(str(e))
     except CheckpointReadError as e:
         return _fail(f"{e}\nTo train this run again from step 0, move {e.directory} elsewhere "

@@ -36,6 +36,11 @@ class MissingDatasetError(FileNotFoundError):
     """The dataset has not been built (run `kareljax data build`)."""
 
 
+class DatasetReadError(RuntimeError):
+    """A built dataset's file does not read back (damaged, or partly copied). The message says
+    how to build it again: it is generated from its config, so a rebuild writes the same bytes."""
+
+
 class DatasetReader:
     """The records of one split of a built dataset, read a batch at a time or all at once."""
 
@@ -54,6 +59,7 @@ class DatasetReader:
             raise MissingDatasetError(
                 f"dataset {self.name} (split {split!r}) not found under {data_dir}: build it with "
                 f"`kareljax data build --config ...` ({type(e).__name__}: {e})") from None
+        self._data_dir = os.fspath(builder.data_dir)
         self.files = [os.fspath(p) for p in info.filepaths]
         self.shard_lengths = list(info.shard_lengths)
         self._lengths_file = os.path.join(os.fspath(builder.data_dir),
@@ -65,14 +71,27 @@ class DatasetReader:
     def read(self, indices) -> dict:
         """Records {program, length, inputs, outputs} [len(indices), ...] in the given order."""
         indices = np.asarray(indices, np.int64).reshape(-1)
-        return self.codec.decode(self.raw.__getitems__(indices.tolist()))
+        try:
+            return self.codec.decode(self.raw.__getitems__(indices.tolist()))
+        except (RuntimeError, OSError) as e:
+            raise self._damaged(e, self.files) from e
 
     def _read_file(self, path: str, count: int) -> dict:
-        reader = array_record_module.ArrayRecordReader(path, "readahead_buffer_size:0")
         try:
-            return self.codec.decode(reader.read(0, count))
-        finally:
-            reader.close()
+            reader = array_record_module.ArrayRecordReader(path, "readahead_buffer_size:0")
+            try:
+                return self.codec.decode(reader.read(0, count))
+            finally:
+                reader.close()
+        except (RuntimeError, OSError) as e:
+            raise self._damaged(e, [path]) from e
+
+    def _damaged(self, error: Exception, files: list[str]) -> DatasetReadError:
+        return DatasetReadError(
+            f"dataset {self.name} ({self.split} split: {', '.join(files)}) does not read back "
+            f"({type(error).__name__}: {str(error)[:200]}); remove {self._data_dir} and run "
+            "`kareljax data build --config ...` with this run's config to build it again (the "
+            "same bytes: it is generated from the config's seed)")
 
     def read_all(self) -> dict:
         """Every record of the split, in order (file by file, two files at a time)."""

@@ -1,7 +1,6 @@
 """Reading a run back: its config, its checkpoint steps, and the model of a checkpoint."""
 from __future__ import annotations
 
-import json
 import os
 
 import jax
@@ -11,7 +10,8 @@ from flax import nnx
 from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import mesh as mesh_lib
 from kareljax.train import optimizer, state as state_lib
-from kareljax.train.loop import CHECKPOINT_DIR, CONFIG_FILE
+from kareljax.data.dataset_config import ConfigError
+from kareljax.train.loop import CHECKPOINT_DIR, CONFIG_FILE, read_recorded_config
 
 
 class RunNotFoundError(FileNotFoundError):
@@ -20,11 +20,14 @@ class RunNotFoundError(FileNotFoundError):
 
 def run_config(workdir: str | os.PathLike) -> ml_collections.ConfigDict:
     path = os.path.join(os.fspath(workdir), CONFIG_FILE)
-    if not os.path.exists(path):
+    try:
+        recorded = read_recorded_config(os.fspath(workdir))
+    except ConfigError as e:
+        raise RunNotFoundError(str(e)) from e
+    if recorded is None:
         raise RunNotFoundError(f"{path} does not exist: is {workdir} a training run directory "
                                "(kareljax train --workdir ...)?")
-    with open(path) as f:
-        return ml_collections.ConfigDict(json.load(f))
+    return ml_collections.ConfigDict(recorded)
 
 
 def _checkpoints(workdir) -> ckpt_lib.Checkpoints:

@@ -60,13 +60,30 @@ def _as_json(config: ml_collections.ConfigDict) -> dict:
     return json.loads(config.to_json())
 
 
-def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Rejects a workdir whose earlier run used another model or dataset."""
+def read_recorded_config(workdir: str) -> dict | None:
+    """The config a run recorded in <workdir>/config.json, None if there is none; ConfigError
+    naming the file (and the copy every checkpoint keeps) if it does not read back."""
     path = os.path.join(workdir, CONFIG_FILE)
-    now = _as_json(config)
-    if os.path.exists(path):
+    if not os.path.exists(path):
+        return None
+    try:
         with open(path) as f:
-            before = json.load(f)
+            recorded = json.load(f)
+        if not isinstance(recorded, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path} does not read back ({type(e).__name__}: {e}); every "
+                          f"checkpoint keeps a copy of it: {CHECKPOINT_DIR}/<step>/config/"
+                          "metadata") from e
+    return recorded
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Rejects a workdir whose earlier run used another model or dataset, or whose config.json
+    does not read back."""
+    now = _as_json(config)
+    before = read_recorded_config(workdir)
+    if before is not None:
         for section in ("model", "data"):
             old, new = before.get(section, {}), now[section]
             changed = sorted(k for k in set(old) | set(new)

@@ -342,3 +342,49 @@ def test_a_damaged_collection_is_named_skipped_and_collected_again(run_dir, tmp_
     assert cli.main([*collect, "--overwrite"]) == 0
     assert cli.main(scan_args) == 0
     assert {json.loads(line)["step"] for line in open(copy / "results.jsonl")} == {10, 20}
+
+
+def test_a_damaged_dataset_is_named_and_an_overwritten_collection_comes_back(run_dir, tmp_path,
+                                                                              capsys):
+    copy, data = tmp_path / "tiny", tmp_path / "data"
+    _copy_without_collections(run_dir, copy)
+    shutil.copytree(run_dir.parent / "data", data)
+    config = json.loads((copy / "config.json").read_text())
+    config["data"]["data_dir"] = str(data)
+    (copy / "config.json").write_text(json.dumps(config))
+    collect = ["collect", "--workdir", str(copy), "--steps", "20", "--splits", "test",
+               "--limit", "10", "--alts", "0"]
+    assert cli.main(collect) == 0
+    before = _file_digests(copy / "collect")
+    (shard,) = data.rglob("*-test.array_record*")
+    shard.write_bytes(shard.read_bytes()[:len(shard.read_bytes()) // 3])
+    capsys.readouterr()
+
+    assert cli.main([*collect, "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "kareljax collect: dataset karel/" in err and f"{shard}) does not read back" in err
+    assert "`kareljax data build --config ...` with this run's config to build it again" in err
+    assert _file_digests(copy / "collect") == before      # the replaced collection is back
+    assert [p.name for p in (copy / "collect").iterdir()] == ["step_00000020"]
+    assert cli.main(["eval", "--workdir", str(copy), "--limit", "10"]) == 2
+    assert f"{shard}) does not read back" in capsys.readouterr().err
+
+
+def test_a_damaged_config_json_is_named_with_the_copy_each_checkpoint_keeps(run_dir, tmp_path,
+                                                                            capsys):
+    copy = tmp_path / "tiny"
+    _copy_without_collections(run_dir, copy)
+    recorded = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps(recorded)[:120])
+    message = (f"{copy / 'config.json'} does not read back (JSONDecodeError: ")
+    capsys.readouterr()
+    assert cli.main(["eval", "--workdir", str(copy)]) == 2
+    assert message in capsys.readouterr().err
+    assert cli.main(["train", "--config", "tiny", "--workdir", str(copy), *SMALL,
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "every checkpoint keeps a copy of it: checkpoints/<step>/config/" \
+                              "metadata" in err
+    # The copy the message points to is the config, whole.
+    assert json.loads((copy / "checkpoints" / "20" / "config" / "metadata").read_text()) == \
+        recorded

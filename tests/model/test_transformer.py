@@ -292,6 +292,8 @@ def test_rotary_embeddings_rotate_the_first_rotary_dim_dims_only():
     half = rotary_dim // 2
     norms = lambda a: jnp.hypot(a[..., :half], a[..., half:rotary_dim])  # noqa: E731
     np.testing.assert_allclose(norms(rq), norms(q), rtol=1e-5)
+    np.testing.assert_array_equal(rk[..., rotary_dim:], k[..., rotary_dim:])  # keys alike
+    np.testing.assert_allclose(norms(rk), norms(k), rtol=1e-5)
     # the rotated part of q.k depends on the positions' difference only: same query and key
     # vectors at positions (i, j) and (i + 3, j + 3)
     q0, k0 = q[:, :1], k[:, :1]
