@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"[reproduce] {stage} ({time.perf_counter() - start:.0f} s so far)", file=sys.stderr)
         status = cli.main(argv)
         if status:
-            print(f"[reproduce] {stage} failed (exit {status}); run the same command again to "
-                  "continue", file=sys.stderr)
+            print(f"[reproduce] {stage} stopped (exit {status}; the reason is above); once it "
+                  "is dealt with, the same command continues from here", file=sys.stderr)
             return status
     print(f"[reproduce] done in {time.perf_counter() - start:.0f} s: "
           f"{os.path.join(workdir, 'report', 'report.md')}", file=sys.stderr)

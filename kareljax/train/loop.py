@@ -78,6 +78,20 @@ def read_recorded_config(workdir: str) -> dict | None:
     return recorded
 
 
+def _identity(section: str, values: dict) -> dict:
+    """The options of a config section that a run's checkpoints depend on: the model's resolved
+    dimensions (its named size's, with the fields set over them) and the rest of its options but
+    the size's name; every data option but `_NOT_IDENTITY`'s."""
+    if section != "model":
+        return {k: v for k, v in values.items() if k not in _NOT_IDENTITY}
+    rest = {k: v for k, v in values.items() if k != "size" and k not in train_config.SIZE_FIELDS}
+    try:
+        dims = dataclasses.asdict(train_config.model_size(ml_collections.ConfigDict(values)))
+    except (ConfigError, KeyError, AttributeError):   # a size this version does not know
+        return dict(values)
+    return {**rest, **dims}
+
+
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Rejects a workdir whose earlier run used another model or dataset, or whose config.json
     does not read back."""
@@ -85,9 +99,8 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     before = read_recorded_config(workdir)
     if before is not None:
         for section in ("model", "data"):
-            old, new = before.get(section, {}), now[section]
-            changed = sorted(k for k in set(old) | set(new)
-                             if k not in _NOT_IDENTITY and old.get(k) != new.get(k))
+            old, new = (_identity(section, c.get(section, {})) for c in (before, now))
+            changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
             if changed:
                 raise ConfigError(
                     f"--workdir: {workdir} holds a run with other {section} options ("

@@ -76,8 +76,13 @@ def test_a_workdir_of_another_model_is_refused(runs, tmp_path, data_dir):
     workdir = tmp_path / "run"
     workdir.mkdir()
     shutil.copy(runs["one"] / "config.json", workdir / "config.json")
-    with pytest.raises(ConfigError, match=r"model\.d_model: None there, 128 now"):
+    with pytest.raises(ConfigError, match=r"model\.d_model: 64 there, 128 now"):
         loop.train(load(data_dir, "model.d_model=128"), workdir, progress_bar=False)
+    # The same model, its size's dimension written out: the run's checkpoints fit it.
+    loop.check_workdir(load(data_dir, "model.d_model=64"), str(workdir))
+    with pytest.raises(ConfigError, match=r"model\.n_layers: 2 there, 4 now"):
+        loop.check_workdir(load(data_dir, "model.size=small", "model.d_model=64",
+                                "model.n_heads=1", "model.d_mlp=256"), str(workdir))
 
 
 def test_resume_a_four_device_run_on_one_device(runs, tmp_path, data_dir):
