@@ -41,3 +41,10 @@ def test_reproduce_then_continue(tmp_path, capsys):
     assert "collected steps [0, 10] (1 new)" in captured.out
     assert {json.loads(line)["step"] for line in open(run / "results.jsonl")} == {0, 10}
     assert "Table 1" in (run / "report" / "report.md").read_text()
+
+    # Asked for another model in the same run directory: train refuses, reproduce stops there.
+    assert cli.main([*args, "--config.model.d_model=32"]) == 2
+    err = capsys.readouterr().err
+    assert "model.d_model: 64 there, 32 now" in err
+    assert "[reproduce] train stopped (exit 2; the reason is above)" in err
+    assert "[reproduce] eval" not in err
