@@ -48,7 +48,14 @@ def main(argv=None) -> int:
         print(f"kareljax {args.command}: takes no --config overrides", file=sys.stderr)
         return 2
     args.config_overrides = overrides
-    return args.run(args) or 0
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        # What a command finishes it keeps (checkpoints, collected steps, scanned steps, built
+        # splits), so the same command continues; no traceback for a Ctrl-C.
+        print(f"\nkareljax {args.command}: interrupted; what was finished is kept, and the same "
+              "command continues from there", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

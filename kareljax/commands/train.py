@@ -32,6 +32,20 @@ def _fail(message: str, status: int = 2) -> int:
     return status
 
 
+def _interrupted(workdir: str) -> str:
+    """What a Ctrl-C leaves: the newest checkpoint, from which the same command resumes."""
+    from kareljax.train import load
+
+    try:
+        steps = load.checkpoint_steps(workdir)
+    except Exception:                   # noqa: BLE001  (only for the message)
+        steps = []
+    if not steps:
+        return "interrupted before the first checkpoint: the same command starts again"
+    return (f"interrupted; the newest checkpoint is step {steps[-1]} (in "
+            f"{os.path.join(workdir, 'checkpoints')}): the same command resumes from it")
+
+
 def run(args: argparse.Namespace) -> int:
     from kareljax import config_files
     from kareljax.data.dataset_config import ConfigError
@@ -55,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
                      "(kareljax deletes no checkpoint).")
     except loop.NonFiniteLossError as e:
         return _fail(str(e), status=1)
+    except KeyboardInterrupt:           # the checkpoint being written was finished on the way out
+        print(file=sys.stderr)          # past the progress bar's line
+        return _fail(_interrupted(args.workdir), status=130)
     line = result.metrics
     summary = f", loss {line['loss']:.4f}" if "loss" in line else ""
     if "tokens_per_s" in line:

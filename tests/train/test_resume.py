@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL and started again ends bitwise equal to one that never stopped."""
+"""A run killed with SIGKILL, or stopped with Ctrl-C (SIGINT), and started again ends bitwise equal
+to one that never stopped."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from tests.train.conftest import STEPS, finish, load, restore, start_train
 
@@ -20,17 +22,24 @@ def complete_lines(workdir) -> list[dict]:
     return [json.loads(line) for line in text[:text.rfind("\n") + 1].splitlines() if line]
 
 
-def test_sigkill_then_resume_is_bitwise_identical(runs, tmp_path, data_dir, compile_cache):
-    workdir = tmp_path / "killed"
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["sigkill", "ctrl-c"])
+def test_stopped_then_resumed_is_bitwise_identical(runs, tmp_path, data_dir, compile_cache, stop):
+    workdir = tmp_path / "stopped"
     process = start_train(workdir, data_dir, devices=1, cache=compile_cache)
     deadline = time.monotonic() + 180
     while max((r["step"] for r in complete_lines(workdir) if "loss" in r), default=0) < 9:
-        assert process.poll() is None, f"the run ended before it was killed:\n{finish(process)}"
+        assert process.poll() is None, f"the run ended before it was stopped:\n{finish(process)}"
         assert time.monotonic() < deadline, "the run made no progress"
         time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.communicate()
-    assert process.returncode == -signal.SIGKILL
+    process.send_signal(stop)
+    out, _ = process.communicate(timeout=120)
+    if stop == signal.SIGKILL:
+        assert process.returncode == -signal.SIGKILL
+    else:       # Ctrl-C: a message naming the checkpoint to resume from, no traceback
+        assert process.returncode == 130, out[-3000:]
+        assert "Traceback" not in out
+        assert "kareljax train: interrupted; the newest checkpoint is step " in out
+        assert "the same command resumes from it" in out
     lines = complete_lines(workdir)
     killed_at = max(r["step"] for r in lines if "loss" in r)
     assert killed_at < STEPS and not any(r.get("event") == "finished" for r in lines)

@@ -1,4 +1,5 @@
-"""`kareljax --help` lists every command with the whole first paragraph of its docstring."""
+"""The `kareljax` entry point: `--help` lists every command with the whole first paragraph of its
+docstring; a Ctrl-C ends a command with status 130 and a line, not a traceback."""
 import argparse
 import importlib
 
@@ -16,3 +17,16 @@ def test_each_command_summary_is_a_whole_sentence():
         assert summary.endswith("."), (name, summary)   # not cut at the first line break
     assert summaries["reproduce"].endswith("(data, training, evaluation, collection, probe "
                                            "scan, report).")
+
+
+def test_ctrl_c_ends_a_command_with_130_and_a_line(monkeypatch, capsys):
+    from kareljax.commands import report
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "run", interrupted)
+    assert cli.main(["report", "--workdir", "anywhere"]) == 130
+    assert capsys.readouterr().err.strip() == (
+        "kareljax report: interrupted; what was finished is kept, and the same command "
+        "continues from there")
