@@ -62,7 +62,7 @@ def _alts(spec: str) -> tuple[int, ...]:
         alts = tuple(int(a) for a in spec.split(",") if a.strip())
     except ValueError:
         alts = ()
-    if not alts and spec.strip() or any(not 0 <= a < len(ALT_MAPS) for a in alts):
+    if (not alts and spec.strip()) or any(not 0 <= a < len(ALT_MAPS) for a in alts):
         raise ValueError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
                          f"separated by commas (or none: ''), got '{spec}'")
     return alts
@@ -121,9 +121,9 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str],
     """(the splits of an earlier collection of this step that stay, where the replaced one was
     set aside). Splits stay from one collected with the same options (stopped between splits);
     under --overwrite or other options the step starts clean and its earlier collection (or the
-    link to another run's) is set aside, to be dropped once the new one is complete
-    (`_drop_replaced`) or put back if it is not (`_put_back`). An index that does not read back
-    raises `store.CollectionReadError` unless under --overwrite."""
+    link to another run's) is set aside (`store.set_aside`), to be dropped once the new one is
+    complete or put back if it is not. An index that does not read back raises
+    `store.CollectionReadError` unless under --overwrite."""
     from kareljax.probe import store
 
     if not os.path.exists(os.path.join(directory, store.INDEX)):
@@ -132,32 +132,7 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str],
         index = store.read_index(directory)   # CollectionReadError when damaged: nothing moved
         if {k: index.get(k) for k in meta} == meta:
             return set(index["splits"]), None
-    aside = os.path.join(os.path.dirname(directory), "replaced_" + os.path.basename(directory))
-    _remove(aside)                            # left by a collection killed while replacing
-    os.rename(directory, aside)               # a link is renamed, its target untouched
-    return set(), aside
-
-
-def _remove(path: str) -> None:
-    """Removes a step directory, or only the link where it is a link to another run's."""
-    import shutil
-
-    if os.path.islink(path):
-        os.unlink(path)
-    elif os.path.exists(path):
-        shutil.rmtree(path)
-
-
-def _drop_replaced(aside: str | None) -> None:
-    if aside is not None:
-        _remove(aside)
-
-
-def _put_back(directory: str, aside: str | None) -> None:
-    """After a failed or interrupted replacement: the earlier collection is back in its place."""
-    if aside is not None:
-        _remove(directory)
-        os.rename(aside, directory)
+    return set(), store.set_aside(directory)
 
 
 def _collect_splits(model, readers, counts, directory, meta, alts, args, layout, grammar,
@@ -209,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     if note := _kept_with_other_options(args.workdir, [s for s in steps if s not in todo], alts,
                                         args):
         print(note, file=sys.stderr)
-    for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr):
+    for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr, disable=not todo):
         try:
             model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
                 args.workdir, step)[1]
@@ -235,11 +210,11 @@ def run(args: argparse.Namespace) -> int:
             _collect_splits(model, readers, counts, directory, meta, alts, args, layout,
                             grammar, data)
         except BaseException as e:          # Ctrl-C included: a replaced collection comes back
-            _put_back(directory, aside)
+            store.put_back(directory, aside)
             if isinstance(e, pipeline.DatasetReadError):   # the steps collected before stay
                 tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
                 return 2
             raise
-        _drop_replaced(aside)
+        store.remove(aside)
     print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import zipfile
 
 import numpy as np
@@ -28,6 +29,33 @@ class CollectionReadError(Exception):
 
 def step_dir(workdir, step: int) -> str:
     return os.path.join(os.fspath(workdir), "collect", f"step_{step:08d}")
+
+
+def set_aside(directory: str) -> str:
+    """Moves a step's collection (or the link to another run's) out of the way of a new one, to
+    `replaced_step_<S>` beside it (not a step name, so nothing reads it); returns that path. An
+    earlier set-aside copy, left by a collection killed while replacing, is removed first."""
+    aside = os.path.join(os.path.dirname(directory), "replaced_" + os.path.basename(directory))
+    remove(aside)
+    os.rename(directory, aside)               # a link is renamed, its target untouched
+    return aside
+
+
+def put_back(directory: str, aside: str | None) -> None:
+    """After a failed or interrupted replacement: the set-aside collection back in its place."""
+    if aside is not None:
+        remove(directory)
+        os.rename(aside, directory)
+
+
+def remove(path: str | None) -> None:
+    """Removes a step's collection, or only the link where it is a link to another run's."""
+    if path is None:
+        return
+    if os.path.islink(path):
+        os.unlink(path)
+    elif os.path.exists(path):
+        shutil.rmtree(path)
 
 
 def collected_steps(workdir, splits=None) -> list[int]:

@@ -7,10 +7,10 @@ import jax
 import ml_collections
 from flax import nnx
 
+from kareljax.data.dataset_config import ConfigError
 from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import mesh as mesh_lib
 from kareljax.train import optimizer, state as state_lib
-from kareljax.data.dataset_config import ConfigError
 from kareljax.train.loop import CHECKPOINT_DIR, CONFIG_FILE, read_recorded_config
 
 

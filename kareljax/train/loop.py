@@ -73,8 +73,9 @@ def read_recorded_config(workdir: str) -> dict | None:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path} does not read back ({type(e).__name__}: {e}); every "
-                          f"checkpoint keeps a copy of it: {CHECKPOINT_DIR}/<step>/config/"
-                          "metadata") from e
+                          "checkpoint keeps a copy of it: "
+                          f"{os.path.join(workdir, CHECKPOINT_DIR)}/<step>/config/metadata"
+                          ) from e
     return recorded
 
 

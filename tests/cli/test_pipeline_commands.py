@@ -383,8 +383,9 @@ def test_a_damaged_config_json_is_named_with_the_copy_each_checkpoint_keeps(run_
     assert cli.main(["train", "--config", "tiny", "--workdir", str(copy), *SMALL,
                      "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert message in err and "every checkpoint keeps a copy of it: checkpoints/<step>/config/" \
-                              "metadata" in err
+    assert message in err
+    assert f"every checkpoint keeps a copy of it: {copy / 'checkpoints'}/<step>/config/metadata" \
+        in err
     # The copy the message points to is the config, whole.
     assert json.loads((copy / "checkpoints" / "20" / "config" / "metadata").read_text()) == \
         recorded
