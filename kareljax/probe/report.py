@@ -31,7 +31,8 @@ from kareljax.probe.report_data import (  # noqa: F401
 from kareljax.probe.report_summaries import (  # noqa: F401
     accuracy_table, averaged_tasks, correlation, fit_line, last_step, layer_table, layer_task_table, orig_vs_alt, per_task_table, phase_of, phase_spans, sample_counts, semantic_content, values_of, why_undefined)
 from kareljax.probe.report_figures import (  # noqa: F401
-    plot_correlation, plot_layer_tasks, plot_layers, plot_orig_vs_alt, plot_progress)
+    plot_by_length, plot_correlation, plot_layer_tasks, plot_layers, plot_orig_vs_alt,
+    plot_progress)
 
 
 # --------------------------------------------------------------------------------------------
@@ -100,6 +101,12 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         figures["progress"] = plot_progress(os.path.join(out_dir, "progress.png"), run.generation,
                                             content, run.total_steps, run.val_evals,
                                             run.train_loss, run.floors)
+    # 1b. by program length, at the last checkpoint with generation accuracy
+    gen_last = max(run.generation) if run.generation else None
+    lengths = run.generation[gen_last].get("by_length", {}) if gen_last is not None else {}
+    if lengths:
+        figures["by_length"] = plot_by_length(os.path.join(out_dir, "by_length.png"), lengths,
+                                              gen_last)
     # 2. orig vs alt
     ova = orig_vs_alt(results, last)
     if ova:
@@ -194,6 +201,16 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     md += ["", "Distinct programs: how many different programs the model wrote for the test "
            "specs, as a share of the specs (one program for every spec while it babbles)"
            + (f"; the reference programs: {pct(reference)}." if reference is not None else ".")]
+
+    if lengths:
+        md += ["", f"### By program length (step {gen_last}, test split)", "",
+               f"![by length]({rel(figures['by_length'])})", ""]
+        number = lambda v: f"{v:.2f}" if np.isfinite(v) else "—"  # noqa: E731
+        md += _table(["reference length", "specs", "correct", "correct_gen",
+                      "generated length", "generated length (correct ones)"],
+                     [[str(n), str(r["specs"]), pct(r["correct"]), pct(r["correct_gen"]),
+                       number(r["generated_length"]), number(r["generated_length_correct"])]
+                      for n, r in sorted(lengths.items())])
 
     md += ["", f"## 2. Table 1 form (step {last}, original semantics)", ""]
     rows = []

@@ -50,7 +50,8 @@ class RunData:
     workdir: str
     results: list[dict]                  # probe rows on the layer-averaged states
     layer_results: list[dict]            # probe rows with a "layer" key
-    generation: dict[int, dict]          # step -> {correct, correct_gen, *_length(_correct), specs}
+    generation: dict[int, dict]          # step -> {correct, correct_gen, *_length(_correct), specs,
+                                         #          distinct, by_length}
     train_loss: list[tuple[int, float]]  # (step, loss) from metrics.jsonl
     val_evals: list[dict]                # metrics.jsonl lines with val_correct
     total_steps: int | None              # config.train.num_steps
@@ -163,10 +164,33 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         summary["generated_length_correct"] = (
             float(arrays["generated_length"][correct].mean())
             if "generated_length" in arrays and correct.any() else math.nan)
+        summary["by_length"] = by_length(arrays)
         out[step] = summary
     if not out:
         notes.append(f"no readable test collections under {root}: no generation accuracy")
     return out
+
+
+def by_length(arrays: dict[str, np.ndarray]) -> dict[int, dict]:
+    """Per reference length: {specs, correct, correct_gen, generated_length, and
+    generated_length_correct (NaN without correct programs)}, from per-spec test arrays; {}
+    without reference lengths."""
+    if "reference_length" not in arrays:
+        return {}
+    lengths = np.asarray(arrays["reference_length"])
+    correct = np.asarray(arrays["correct"], bool)
+    table = {}
+    for n in np.unique(lengths):
+        at = lengths == n
+        row = {"specs": int(at.sum())}
+        for k in ("correct", "correct_gen", "generated_length"):
+            row[k] = float(np.mean(arrays[k][at])) if k in arrays else math.nan
+        right = at & correct
+        row["generated_length_correct"] = (float(np.mean(arrays["generated_length"][right]))
+                                           if "generated_length" in arrays and right.any()
+                                           else math.nan)
+        table[int(n)] = row
+    return table
 
 
 def eval_summaries(workdir: str, split: str = "test") -> dict[int, str]:

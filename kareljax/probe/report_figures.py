@@ -169,6 +169,36 @@ def plot_orig_vs_alt(path: str, table: dict[tuple[int, str], dict], step: int) -
     return _save(fig, path)
 
 
+def plot_by_length(path: str, table: dict[int, dict], step: int) -> str:
+    """Per reference program length: generation accuracy (correct, correct_gen) with the number of
+    specs, and the mean generated length (all programs, correct ones) against the diagonal."""
+    lengths = sorted(table)
+    x = np.arange(len(lengths))
+    get = lambda key: [100 * table[n][key] for n in lengths]  # noqa: E731
+    fig = _figure(10, 3.8)
+    left, right = fig.subplots(1, 2)
+    left.bar(x - 0.2, get("correct"), 0.4, label="correct")
+    left.bar(x + 0.2, get("correct_gen"), 0.4, label="correct_gen")
+    for i, n in enumerate(lengths):
+        left.annotate(f"{table[n]['specs']}", (i, 101), ha="center", fontsize=6, color="0.4")
+    left.set_xticks(x, [str(n) for n in lengths])
+    left.set_ylim(0, 122)                # room above 100 % for the counts and the legend
+    left.set_yticks(range(0, 101, 20))
+    left.set_xlabel("reference program length (actions; specs above the bars)")
+    left.set_ylabel("generation accuracy (%)")
+    left.legend(fontsize=8, loc="upper right", ncol=2)
+    right.plot(lengths, [table[n]["generated_length"] for n in lengths], "o-",
+               label="generated, all")
+    right.plot(lengths, [table[n]["generated_length_correct"] for n in lengths], "s--",
+               label="generated, correct ones")
+    right.plot(lengths, lengths, color="0.5", lw=0.8, ls=":", label="the reference's length")
+    right.set_xlabel("reference program length (actions)")
+    right.set_ylabel("mean generated length (actions)")
+    right.legend(fontsize=8)
+    fig.suptitle(f"generation by program length, step {step} (test split)")
+    return _save(fig, path)
+
+
 def plot_correlation(path: str, correlations: dict[str, dict], metric: str = "correct") -> str:
     """Semantic content vs generation accuracy over checkpoints, one colour per depth, with the
     least-squares lines and R²."""

@@ -127,7 +127,7 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
     assert status == 0
     summary = json.loads(capsys.readouterr().out)
     out = run_dir / "report"
-    for name in ("progress", "orig_vs_alt", "correlation"):
+    for name in ("progress", "by_length", "orig_vs_alt", "correlation"):
         assert summary["figures"][name] == str(out / f"{name}.png")
         _valid_png(out / f"{name}.png")
     assert not (out / "layers.png").exists()
@@ -162,6 +162,15 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
         assert (f"| {step} | {report.phase_of(step, TOTAL_STEPS)} | {report.pct(gen[step])} | "
                 f"{report.pct(correct_gen)} | {report.pct(distinct[step])} |") in md
     assert "the reference programs: 61.3 %." in md
+    # By reference length at the last step, as numpy counts it.
+    with np.load(run_dir / "collect" / f"step_{TOTAL_STEPS:08d}" / "test-00000.npz") as data:
+        lengths, right, right_gen, made = (data[k] for k in (
+            "reference_length", "correct", "correct_gen", "generated_length"))
+    assert f"### By program length (step {TOTAL_STEPS}, test split)" in md
+    for n in np.unique(lengths):
+        at = lengths == n
+        assert (f"| {n} | {at.sum()} | {report.pct(right[at].mean())} | "
+                f"{report.pct(right_gen[at].mean())} | {made[at].mean():.2f} | ") in md
     # The progress figure has the diversity panel (1.6 in) between accuracy and content (2.6 in
     # each, and the loss): 9.4 in at 110 dpi.
     import matplotlib.image
