@@ -60,11 +60,11 @@ def _alts(spec: str) -> tuple[int, ...]:
 
     try:
         alts = tuple(int(a) for a in spec.split(",") if a.strip())
+        if any(not 0 <= a < len(ALT_MAPS) for a in alts):
+            raise ValueError
     except ValueError:
-        alts = ()
-    if (not alts and spec.strip()) or any(not 0 <= a < len(ALT_MAPS) for a in alts):
         raise ValueError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
-                         f"separated by commas (or none: ''), got '{spec}'")
+                         f"separated by commas (or none: ''), got '{spec}'") from None
     return alts
 
 
@@ -135,7 +135,7 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str],
     return set(), store.set_aside(directory)
 
 
-def _collect_splits(model, readers, counts, directory, meta, alts, args, layout, grammar,
+def _collect_splits(model, readers, counts, directory, meta, args, layout, grammar,
                     data) -> None:
     """Collects `counts[split]` specs of each split into the step's directory (one index entry
     per finished split); `pipeline.DatasetReadError` when the dataset does not read back."""
@@ -150,7 +150,7 @@ def _collect_splits(model, readers, counts, directory, meta, alts, args, layout,
             for start in range(0, count, args.batch_size):
                 idx = np.arange(start, min(count, start + args.batch_size))
                 part = collect.collect_batch(model, layout, readers[split].read(idx), grammar,
-                                             max_steps=data.max_steps, alts=alts,
+                                             max_steps=data.max_steps, alts=tuple(meta["alts"]),
                                              forced=meta["forced"], per_layer=args.per_layer)
                 part["spec_index"] = idx
                 parts.append(part)
@@ -207,8 +207,8 @@ def run(args: argparse.Namespace) -> int:
         counts = {split: _spec_count(split, len(reader), args)
                   for split, reader in readers.items() if split not in have}
         try:
-            _collect_splits(model, readers, counts, directory, meta, alts, args, layout,
-                            grammar, data)
+            _collect_splits(model, readers, counts, directory, meta, args, layout, grammar,
+                            data)
         except BaseException as e:          # Ctrl-C included: a replaced collection comes back
             store.put_back(directory, aside)
             if isinstance(e, pipeline.DatasetReadError):   # the steps collected before stay

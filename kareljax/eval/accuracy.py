@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from kareljax.data import generate, tokens as T
-from kareljax.eval import execution
+from kareljax.eval import execution, length_table
 from kareljax.karel.world import World
 
 
@@ -52,8 +52,8 @@ def _fit(ids: np.ndarray, width: int) -> np.ndarray:
 
 
 def summarize(results: dict) -> dict:
-    """Rates overall and by reference length; mean generated length (all, and correct programs)
-    vs the references'."""
+    """Rates overall and by reference length (`length_table`, with the mean generated lengths there
+    too); mean generated length (all, and correct programs) vs the references'."""
     lengths = results["reference_length"]
     out = {name: float(np.mean(results[name])) for name in ("correct", "correct_gen", "exact")}
     out["programs"] = int(len(lengths))
@@ -62,9 +62,5 @@ def summarize(results: dict) -> dict:
     out["mean_generated_length_correct"] = (
         float(np.mean(results["generated_length"][correct])) if correct.any() else None)
     out["mean_reference_length"] = float(np.mean(lengths))
-    out["by_length"] = {
-        int(n): {name: float(np.mean(results[name][lengths == n]))
-                 for name in ("correct", "correct_gen", "exact")} | {
-            "programs": int((lengths == n).sum())}
-        for n in np.unique(lengths)}
+    out["by_length"] = length_table.by_reference_length(results)
     return out

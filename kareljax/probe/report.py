@@ -205,10 +205,10 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if lengths:
         md += ["", f"### By program length (step {gen_last}, test split)", "",
                f"![by length]({rel(figures['by_length'])})", ""]
-        number = lambda v: f"{v:.2f}" if np.isfinite(v) else "—"  # noqa: E731
+        number = lambda v: "—" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
         md += _table(["reference length", "specs", "correct", "correct_gen",
                       "generated length", "generated length (correct ones)"],
-                     [[str(n), str(r["specs"]), pct(r["correct"]), pct(r["correct_gen"]),
+                     [[str(n), str(r["programs"]), pct(r["correct"]), pct(r["correct_gen"]),
                        number(r["generated_length"]), number(r["generated_length_correct"])]
                       for n, r in sorted(lengths.items())])
 

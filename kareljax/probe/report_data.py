@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from kareljax import json_lines
-from kareljax.eval import diversity
+from kareljax.eval import diversity, length_table
 from kareljax.probe import store
 
 
@@ -112,8 +112,9 @@ def read_total_steps(path: str) -> int | None:
 def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, dict]:
     """Generation accuracy of each collected checkpoint's test split: step -> {correct,
     correct_gen, generated_length, reference_length (means), specs, distinct (distinct programs
-    over specs; NaN for collections without programs)}. Reads only those arrays and the programs
-    of each shard (not the hidden states). Unreadable checkpoints are skipped with a note."""
+    over specs; NaN for collections without programs), by_length (`length_table`)}. Reads only
+    those arrays and the programs of each shard (not the hidden states). Unreadable checkpoints
+    are skipped with a note."""
     notes = [] if notes is None else notes
     root = os.path.join(workdir, COLLECT_DIR)
     if not os.path.isdir(root):
@@ -124,15 +125,17 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         if not name.startswith("step_") or not name[5:].isdigit():
             continue
         directory = os.path.join(root, name)
-        index_path = os.path.join(directory, "index.json")
+        index_path = os.path.join(directory, store.INDEX)
         if not os.path.exists(index_path):
             notes.append(f"{index_path} does not exist (collection incomplete): step skipped")
             continue
         try:
-            with open(index_path) as f:
-                index = json.load(f)
+            index = store.read_index(directory)
             shards = index["splits"]["test"]["shards"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+        except store.CollectionReadError as e:
+            notes.append(f"{e}: step skipped")
+            continue
+        except (KeyError, TypeError):
             notes.append(f"{index_path} lists no test shards: step skipped")
             continue
         if index.get("forced"):
@@ -164,33 +167,12 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         summary["generated_length_correct"] = (
             float(arrays["generated_length"][correct].mean())
             if "generated_length" in arrays and correct.any() else math.nan)
-        summary["by_length"] = by_length(arrays)
+        summary["by_length"] = (length_table.by_reference_length(arrays)
+                                if "reference_length" in arrays else {})
         out[step] = summary
     if not out:
         notes.append(f"no readable test collections under {root}: no generation accuracy")
     return out
-
-
-def by_length(arrays: dict[str, np.ndarray]) -> dict[int, dict]:
-    """Per reference length: {specs, correct, correct_gen, generated_length, and
-    generated_length_correct (NaN without correct programs)}, from per-spec test arrays; {}
-    without reference lengths."""
-    if "reference_length" not in arrays:
-        return {}
-    lengths = np.asarray(arrays["reference_length"])
-    correct = np.asarray(arrays["correct"], bool)
-    table = {}
-    for n in np.unique(lengths):
-        at = lengths == n
-        row = {"specs": int(at.sum())}
-        for k in ("correct", "correct_gen", "generated_length"):
-            row[k] = float(np.mean(arrays[k][at])) if k in arrays else math.nan
-        right = at & correct
-        row["generated_length_correct"] = (float(np.mean(arrays["generated_length"][right]))
-                                           if "generated_length" in arrays and right.any()
-                                           else math.nan)
-        table[int(n)] = row
-    return table
 
 
 def eval_summaries(workdir: str, split: str = "test") -> dict[int, str]:

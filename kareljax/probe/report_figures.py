@@ -180,7 +180,7 @@ def plot_by_length(path: str, table: dict[int, dict], step: int) -> str:
     left.bar(x - 0.2, get("correct"), 0.4, label="correct")
     left.bar(x + 0.2, get("correct_gen"), 0.4, label="correct_gen")
     for i, n in enumerate(lengths):
-        left.annotate(f"{table[n]['specs']}", (i, 101), ha="center", fontsize=6, color="0.4")
+        left.annotate(f"{table[n]['programs']}", (i, 101), ha="center", fontsize=6, color="0.4")
     left.set_xticks(x, [str(n) for n in lengths])
     left.set_ylim(0, 122)                # room above 100 % for the counts and the legend
     left.set_yticks(range(0, 101, 20))
@@ -189,7 +189,8 @@ def plot_by_length(path: str, table: dict[int, dict], step: int) -> str:
     left.legend(fontsize=8, loc="upper right", ncol=2)
     right.plot(lengths, [table[n]["generated_length"] for n in lengths], "o-",
                label="generated, all")
-    right.plot(lengths, [table[n]["generated_length_correct"] for n in lengths], "s--",
+    right.plot(lengths, [math.nan if table[n]["generated_length_correct"] is None
+                         else table[n]["generated_length_correct"] for n in lengths], "s--",
                label="generated, correct ones")
     right.plot(lengths, lengths, color="0.5", lw=0.8, ls=":", label="the reference's length")
     right.set_xlabel("reference program length (actions)")

@@ -27,6 +27,10 @@ class CollectionReadError(Exception):
     message names the file."""
 
 
+def _unreadable(path: str, error: Exception) -> CollectionReadError:
+    return CollectionReadError(f"{path} does not read back ({type(error).__name__}: {error})")
+
+
 def step_dir(workdir, step: int) -> str:
     return os.path.join(os.fspath(workdir), "collect", f"step_{step:08d}")
 
@@ -93,7 +97,7 @@ def read_index(directory: str) -> dict:
         if not isinstance(index, dict) or not isinstance(index.get("splits"), dict):
             raise ValueError("no splits listed")
     except READ_ERRORS as e:
-        raise CollectionReadError(f"{path} does not read back ({type(e).__name__}: {e})") from e
+        raise _unreadable(path, e) from e
     return index
 
 
@@ -128,8 +132,7 @@ def read_split(directory: str, split: str) -> dict:
             with np.load(path) as archive:
                 parts.append({key: archive[key] for key in archive.files})
         except READ_ERRORS as e:
-            raise CollectionReadError(f"{path} does not read back ({type(e).__name__}: {e})"
-                                      ) from e
+            raise _unreadable(path, e) from e
     return {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
 
 
