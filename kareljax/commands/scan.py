@@ -129,6 +129,12 @@ def _skip_damaged(workdir: str, step: int, error: Exception, skipped: list, bar=
     skipped.append(step)
 
 
+def _drop_from_total(bar, probes: int) -> None:
+    """Takes a skipped step's untrained probes out of the bar, so it still ends at 100 %."""
+    bar.total -= probes
+    bar.refresh()
+
+
 def run(args: argparse.Namespace) -> int:
     import csv
     import json
@@ -164,23 +170,26 @@ def run(args: argparse.Namespace) -> int:
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     layers = store.layer_count(store.step_dir(args.workdir, steps[0]), first)
-    total = len(steps) * scan.probes_per_step(options, num_sem, first.get("conditions", False),
-                                              layers)
+    per_step = scan.probes_per_step(options, num_sem, first.get("conditions", False), layers)
+    total = len(steps) * per_step
     rows, start, reused = [], time.perf_counter(), []
     cache = os.path.join(args.workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=total, desc="probes", unit="probe", file=sys.stderr) as bar:
         for step in steps:
             cached = read_cached(cache, args.workdir, step)
             if cached is None:
+                done_before = bar.n
                 try:
                     cached = scan.scan_step(store.step_dir(args.workdir, step), options,
                                             bar.update)
                 except scan.NoSamplesError as e:
-                    print(f"kareljax scan: step {step} skipped: {e}", file=sys.stderr)
+                    bar.write(f"kareljax scan: step {step} skipped: {e}", file=sys.stderr)
                     skipped.append(step)
+                    _drop_from_total(bar, per_step - (bar.n - done_before))
                     continue
                 except store.CollectionReadError as e:
                     _skip_damaged(args.workdir, step, e, skipped, bar)
+                    _drop_from_total(bar, per_step - (bar.n - done_before))
                     continue
                 except ValueError as e:  # a collection the options cannot use; earlier steps stay cached
                     print(f"kareljax scan: step {step}: {e}", file=sys.stderr)

@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -324,6 +325,8 @@ def test_a_damaged_collection_is_named_skipped_and_collected_again(run_dir, tmp_
             in captured.err)
     assert (f"`kareljax collect --workdir {copy} --steps 10 --overwrite` collects it again"
             in captured.err)
+    assert re.findall(r"probes: +(\d+)%", captured.err)[-1] == "100"   # the skipped step's
+    # probes leave the bar's total, so it ends full
     assert {json.loads(line)["step"] for line in open(copy / "results.jsonl")} == {20}
     report = report_data.load_run(str(copy))
     assert 10 not in report.generation and 20 in report.generation
