@@ -185,8 +185,13 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if "progress" in figures:
         md += [f"![progress]({rel(figures['progress'])})", ""]
         if run.total_steps:
-            md.append("Shaded: " + "; ".join(f"{n} ({a:.0f}–{b:.0f})" for n, a, b in
-                                             phase_spans(run.total_steps)) + ".")
+            md.append("Shaded: the paper's three phases at its fractions of training (SPEC "
+                      "§9), placed on this run's steps, not measured on it: "
+                      + "; ".join(f"{n} ({a:.0f}–{b:.0f})" for n, a, b in
+                                  phase_spans(run.total_steps))
+                      + ". Where this run's babbling ends shows in its distinct programs "
+                      "(below), which rise when the model stops writing one program for "
+                      "every spec.")
             md.append("")
     all_steps = sorted(set(steps) | set(gen_steps))
     rows = []
@@ -195,7 +200,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         rows.append([str(s), phase_of(s, run.total_steps), pct(g.get("correct")),
                      pct(g.get("correct_gen")), pct(g.get("distinct"))]
                     + [pct(content.get(d, {}).get(s)) for d in depths])
-    md += _table(["step", "phase", "correct", "correct_gen", "distinct programs"]
+    md += _table(["step", "the paper's phase", "correct", "correct_gen", "distinct programs"]
                  + [f"content: {DEPTH_LABELS.get(d, d)}" for d in depths], rows)
     reference = (run.floors or {}).get("reference_distinct")
     md += ["", "Distinct programs: how many different programs the model wrote for the test "
