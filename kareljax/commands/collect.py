@@ -126,6 +126,8 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str],
     `store.CollectionReadError` unless under --overwrite."""
     from kareljax.probe import store
 
+    if os.path.islink(directory) and not os.path.exists(directory):   # a broken link
+        return set(), store.set_aside(directory)
     if not os.path.exists(os.path.join(directory, store.INDEX)):
         return set(), None
     if not overwrite:
@@ -181,6 +183,12 @@ def run(args: argparse.Namespace) -> int:
     grammar = program_grammar(data)
     done = set(store.collected_steps(args.workdir, splits))
     todo = [s for s in steps if args.overwrite or s not in done]
+    broken = {s: t for s, t in store.broken_links(args.workdir).items() if s in todo}
+    if broken and not args.overwrite:     # nothing could be written through them
+        for step, target in broken.items():
+            print(f"kareljax collect: {store.broken_link_message(args.workdir, step, target)}",
+                  file=sys.stderr)
+        return 2
     if note := _kept_with_other_options(args.workdir, [s for s in steps if s not in todo], alts,
                                         args):
         print(note, file=sys.stderr)

@@ -158,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
             _skip_damaged(args.workdir, step, e, skipped)
             continue
         (incomplete if missing else steps).append(step)
+    for step, target in store.broken_links(args.workdir).items():
+        print(f"kareljax scan: step {step} skipped: "
+              f"{store.broken_link_message(args.workdir, step, target)}", file=sys.stderr)
+        skipped.append(step)
     if incomplete:      # a collection stopped between splits (or one still being written)
         print(f"kareljax scan: steps {incomplete} skipped: their collections lack a split of "
               f"{list(scan.SPLITS)}; `kareljax collect --workdir {args.workdir}` completes them",

@@ -75,6 +75,26 @@ def collected_steps(workdir, splits=None) -> list[int]:
     return [s for s in steps if _holds(step_dir(workdir, s), splits)]
 
 
+def broken_links(workdir) -> dict[int, str]:
+    """Steps whose collection is a link to another run's that no longer exists (moved, deleted or
+    not mounted), with the link's target: `collected_steps` cannot see them."""
+    root = os.path.join(os.fspath(workdir), "collect")
+    if not os.path.isdir(root):
+        return {}
+    broken = {}
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name)
+        if name.startswith("step_") and os.path.islink(path) and not os.path.exists(path):
+            broken[int(name[5:])] = os.readlink(path)
+    return broken
+
+
+def broken_link_message(workdir, step: int, target: str) -> str:
+    return (f"{step_dir(workdir, step)} is a link to {target}, which does not exist (a moved, "
+            f"deleted or unmounted run?): restore it, or `kareljax collect --workdir {workdir} "
+            f"--steps {step} --overwrite` collects the step here in place of the link")
+
+
 def _holds(directory: str, splits) -> bool:
     try:
         return not missing_splits(directory, splits)

@@ -303,6 +303,36 @@ def test_overwriting_a_linked_collection_leaves_the_linked_run_alone(run_dir, tm
     assert set(store.read_index(str(linked))["splits"]) == {"test", "val", "train"}
 
 
+def test_a_link_to_a_run_that_is_gone_is_named(run_dir, tmp_path, capsys):
+    """A step linked to another run's collection that was since moved or deleted: collect and
+    scan name the link and its target (before: collect failed in os.makedirs with a traceback,
+    scan said nothing); collect --overwrite collects the step in place of the link."""
+    copy = tmp_path / "tiny"
+    _copy_without_collections(run_dir, copy)
+    (copy / "collect").mkdir()
+    linked = pathlib.Path(store.step_dir(copy, 20))
+    gone = tmp_path / "gone" / "step_00000020"
+    linked.symlink_to(gone, target_is_directory=True)
+    collect = ["collect", "--workdir", str(copy), "--steps", "20", "--limit", "10",
+               "--alts", "0"]
+    message = (f"{linked} is a link to {gone}, which does not exist (a moved, deleted or "
+               f"unmounted run?): restore it, or `kareljax collect --workdir {copy} --steps 20 "
+               "--overwrite` collects the step here in place of the link")
+
+    assert cli.main(collect) == 2
+    assert f"kareljax collect: {message}" in capsys.readouterr().err
+    assert linked.is_symlink() and os.readlink(linked) == str(gone)     # left as it was
+    assert cli.main(["scan", "--workdir", str(copy)]) == 2
+    err = capsys.readouterr().err
+    assert f"kareljax scan: step 20 skipped: {message}" in err
+    assert "no complete, readable collection" in err
+
+    assert cli.main([*collect, "--overwrite"]) == 0
+    assert linked.is_dir() and not linked.is_symlink()
+    assert set(store.read_index(str(linked))["splits"]) == {"test", "val", "train"}
+    assert not os.path.lexists(os.path.join(os.path.dirname(linked), "replaced_step_00000020"))
+
+
 def test_a_damaged_collection_is_named_skipped_and_collected_again(run_dir, tmp_path, capsys):
     """A shard or index that does not read back (a damaged disk, a copy from a bucket cut short):
     scan probes the other steps and says how to collect the damaged one again; collect touches it
