@@ -30,12 +30,14 @@ def _save(fig, path: str) -> str:
 
 
 def _shade_phases(ax, total_steps: int | None, label: bool) -> None:
+    """The paper's three phases at its fractions of training (SPEC §9), labelled as the
+    paper's: they are not measured on the run drawn."""
     if not total_steps:
         return
     for (name, a, b), color in zip(phase_spans(total_steps), PHASE_COLORS):
         ax.axvspan(a, b, color=color, alpha=0.6, lw=0, zorder=0)
         if label:
-            ax.text((a + b) / 2, 1.01, name, transform=ax.get_xaxis_transform(), ha="center",
+            ax.text((a + b) / 2, 1.01, f"paper: {name}", transform=ax.get_xaxis_transform(), ha="center",
                     va="bottom", fontsize=8, color="0.3")
     ax.set_xlim(0, total_steps * 1.01)
 
