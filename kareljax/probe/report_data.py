@@ -227,6 +227,13 @@ def load_run(workdir: str) -> RunData:
     if total_steps is None:
         notes.append(f"{config_path} is missing or has no train.num_steps: training phases not marked")
     generation = read_generation(workdir, notes)
+    unprobed = sorted(set(generation) - {r["step"] for r in rows})
+    if rows and unprobed:
+        notes.append(f"steps {unprobed} have test collections but no probes in {RESULTS_FILE}: "
+                     "the scan skips a checkpoint whose programs give no samples at every "
+                     "offset (a babbling model's programs can be that short; `kareljax scan` "
+                     "printed each step's reason), and a scan run before a step was collected "
+                     "does not have it")
     floors = read_floors(workdir, notes)
     return RunData(workdir, results, layer_results, generation, metrics[0], metrics[1],
                    total_steps, notes, floors)

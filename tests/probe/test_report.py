@@ -285,6 +285,23 @@ def test_a_forced_baseline_step_has_no_generation_accuracy(tmp_path):
     assert any("forced decoding" in n for n in run.notes)
 
 
+def test_a_collected_step_without_probes_is_noted(tmp_path):
+    """A checkpoint the scan skipped (no samples at every offset: a babbling model's one-action
+    programs) keeps its generation accuracy and is named, instead of a silent dash."""
+    directory = tmp_path / "toy"
+    _write_run(directory, [r for r in _rows(np.random.default_rng(4)) if r["step"] != 50])
+    run = report_data.load_run(str(directory))
+    assert 50 in run.generation
+    assert [n for n in run.notes if "no probes" in n] == [
+        f"steps [50] have test collections but no probes in {report_data.RESULTS_FILE}: the scan "
+        "skips a checkpoint whose programs give no samples at every offset (a babbling model's "
+        "programs can be that short; `kareljax scan` printed each step's reason), and a scan "
+        "run before a step was collected does not have it"]
+    full = tmp_path / "full"
+    _write_run(full, _rows(np.random.default_rng(4)))
+    assert not any("no probes" in n for n in report_data.load_run(str(full)).notes)
+
+
 def test_bad_results_line_named(tmp_path):
     (tmp_path / "results.jsonl").write_text('{"step": 0}\n')
     with pytest.raises(report.ReportInputError, match=r"results.jsonl:1: missing keys"):
