@@ -37,8 +37,8 @@ def _shade_phases(ax, total_steps: int | None, label: bool) -> None:
     for (name, a, b), color in zip(phase_spans(total_steps), PHASE_COLORS):
         ax.axvspan(a, b, color=color, alpha=0.6, lw=0, zorder=0)
         if label:
-            ax.text((a + b) / 2, 1.01, f"paper: {name}", transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=8, color="0.3")
+            ax.text((a + b) / 2, 1.01, f"paper: {name}", transform=ax.get_xaxis_transform(),
+                    ha="center", va="bottom", fontsize=8, color="0.3")
     ax.set_xlim(0, total_steps * 1.01)
 
 
