@@ -121,10 +121,7 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         notes.append(f"{root} does not exist: no generation accuracy per checkpoint")
         return {}
     out = {}
-    for name in sorted(os.listdir(root)):
-        if not name.startswith("step_") or not name[5:].isdigit():
-            continue
-        directory = os.path.join(root, name)
+    for dir_step, directory in store.step_dirs(workdir).items():
         index_path = os.path.join(directory, store.INDEX)
         if not os.path.exists(index_path):
             notes.append(f"{index_path} does not exist (collection incomplete): step skipped")
@@ -156,7 +153,7 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         if not parts["correct"]:
             notes.append(f"{directory}: test shards hold no `correct` array: step skipped")
             continue
-        step = int(index.get("step", int(name[5:])))
+        step = int(index.get("step", dir_step))
         summary = {"specs": int(sum(len(p) for p in parts["correct"]))}
         arrays = {k: np.concatenate(v) for k, v in parts.items() if v}
         for k in GENERATION_KEYS:

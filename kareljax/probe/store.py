@@ -62,14 +62,21 @@ def remove(path: str | None) -> None:
         shutil.rmtree(path)
 
 
+def step_dirs(workdir) -> dict[int, str]:
+    """step -> path of every entry of <workdir>/collect named step_<digits> (directories, links
+    to another run's, broken links), in step order; {} without a collect directory."""
+    root = os.path.join(os.fspath(workdir), "collect")
+    if not os.path.isdir(root):
+        return {}
+    names = sorted(n for n in os.listdir(root) if n.startswith("step_") and n[5:].isdigit())
+    return {int(n[5:]): os.path.join(root, n) for n in names}
+
+
 def collected_steps(workdir, splits=None) -> list[int]:
     """The steps with a collection (any split; with `splits`, only those whose index reads back
     and lists all of them)."""
-    root = os.path.join(os.fspath(workdir), "collect")
-    if not os.path.isdir(root):
-        return []
-    steps = sorted(int(name[5:]) for name in os.listdir(root)
-                   if name.startswith("step_") and os.path.exists(os.path.join(root, name, INDEX)))
+    steps = sorted(s for s, path in step_dirs(workdir).items()
+                   if os.path.exists(os.path.join(path, INDEX)))
     if splits is None:
         return steps
     return [s for s in steps if _holds(step_dir(workdir, s), splits)]
@@ -78,15 +85,8 @@ def collected_steps(workdir, splits=None) -> list[int]:
 def broken_links(workdir) -> dict[int, str]:
     """Steps whose collection is a link to another run's that no longer exists (moved, deleted or
     not mounted), with the link's target: `collected_steps` cannot see them."""
-    root = os.path.join(os.fspath(workdir), "collect")
-    if not os.path.isdir(root):
-        return {}
-    broken = {}
-    for name in sorted(os.listdir(root)):
-        path = os.path.join(root, name)
-        if name.startswith("step_") and os.path.islink(path) and not os.path.exists(path):
-            broken[int(name[5:])] = os.readlink(path)
-    return broken
+    return {s: os.readlink(path) for s, path in step_dirs(workdir).items()
+            if os.path.islink(path) and not os.path.exists(path)}
 
 
 def broken_link_message(workdir, step: int, target: str) -> str:
