@@ -1,16 +1,16 @@
-"""The ICML 2024 run (SPEC §6): dataset `karel_noloops_nocond` (straight-line programs of 1-10
+"""The ICML 2024 run (docs/spec.md §6): dataset `karel_noloops_nocond` (straight-line programs of 1-10
 actions, 1,000,000 / 10,000 / 10,000 programs; the LM trains on lengths 6-10), a randomly
 initialised CodeGen-350M-mono-shaped model, AdamW at peak lr 5e-6 with 6,000 warmup steps and
 linear decay to 0 at 80,000 steps, seed 8, a checkpoint every 2,000 steps. GPU/TPU work.
 
 Tokens per step: the original packed 16 x 2048 = 32,768 tokens per step. kareljax puts one
-example per sequence (SPEC §5 [D]): an icml example is 388 token slots (~382 real tokens), so
+example per sequence (docs/spec.md §5 [D]): an icml example is 388 token slots (~382 real tokens), so
 84 sequences (32,592 slots, ~32,100 real tokens) match it most closely. 84 splits over 1, 2, 3,
 4, 6, 7 or 12 devices; on 8 use --config.train.batch_size=88 (or 80), on 16 use 80 or 96, on 32 use 96. Raise
 train.grad_accum when a step does not fit in memory. The compute dtype is bfloat16 (parameters
 and AdamW state in float32); --config.model.dtype=float32 for full precision.
 --config.train.schedule=as_run gives the original run's schedule (warmup over 60 % of the steps,
-no decay; SPEC §6 [D]).
+no decay; docs/spec.md §6 [D]).
 
 The data values live in kareljax/data/presets.py (`presets.icml`), which the TFDS builder `karel`
 shares. Override any value with --config.SECTION.NAME=VALUE.

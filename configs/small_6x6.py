@@ -1,4 +1,4 @@
-"""configs/small.py on the paper's world size: 8x8 with its border ring, a 6x6 interior (SPEC §1),
+"""configs/small.py on the paper's world size: 8x8 with its border ring, a 6x6 interior (docs/spec.md §1),
 programs of 1-5 actions. Sequences are 388 tokens instead of 188. Results in docs/results/: 14,000
 steps in 97 min of wall time on the 2-core VM (0.38 s/step median alone; the first ~25 min shared
 the CPU with probe jobs) reached 81.8 % correct on the test split (8,000 steps: 74.1 % in 55 min).

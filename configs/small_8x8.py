@@ -1,5 +1,5 @@
 """configs/small.py on an 8x8 interior (a 10x10 world with its border ring, larger than the
-paper's 8x8 world with a 6x6 interior, SPEC §1), programs of 1-5 actions. Sequences are 668 tokens
+paper's 8x8 world with a 6x6 interior, docs/spec.md §1), programs of 1-5 actions. Sequences are 668 tokens
 instead of 188 (0.94 s/step alone on the 2-core VM), so the run is 5,000 steps, what fits in
 ~80 minutes; results in docs/results/.
 

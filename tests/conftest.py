@@ -1,4 +1,5 @@
-"""Shared fixtures: the golden vectors of the original implementation, and hypothesis settings."""
+"""Shared fixtures: the golden vectors of the original implementation (tests/golden), and hypothesis
+settings."""
 from __future__ import annotations
 
 import functools
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-GOLDEN_DIR = REPO.parent / "shared" / "golden"
+GOLDEN_DIR = REPO / "tests" / "golden"   # see tests/golden/README.md
 GOLDEN_FILES = ("straight", "conditionals", "loops", "while")
 
 # Kernel compilation makes the first example of a test slow: no per-example deadline.
@@ -21,16 +22,13 @@ settings.load_profile("kareljax")
 
 @functools.lru_cache(maxsize=None)
 def load_golden(name: str) -> tuple[dict, ...]:
-    """All records of `<name>.jsonl.gz`; skips the calling test if the golden folder is absent."""
-    path = GOLDEN_DIR / f"{name}.jsonl.gz"
-    if not GOLDEN_DIR.is_dir():
-        pytest.skip(f"golden vectors not found: expected the folder {GOLDEN_DIR} "
-                    "(<repo>/../shared/golden)")
-    with gzip.open(path, "rt") as f:
+    """All records of `tests/golden/<name>.jsonl.gz` (part of the repository: a missing file is an
+    error, never a skip)."""
+    with gzip.open(GOLDEN_DIR / f"{name}.jsonl.gz", "rt") as f:
         return tuple(json.loads(line) for line in f)
 
 
 @pytest.fixture(scope="session")
 def golden():
-    """A loader: golden(name) -> tuple of records (skips when the golden folder is absent)."""
+    """A loader: golden(name) -> tuple of records of tests/golden/<name>.jsonl.gz."""
     return load_golden

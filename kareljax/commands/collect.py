@@ -22,11 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'all' (every checkpoint and step 0), 'latest', or steps like 0,500")
     parser.add_argument("--splits", default="test,val,train")
     parser.add_argument("--train-limit", type=int_at_least(1), default=50_000,
-                        help="specs of the train split to collect (SPEC §8: the first 50,000)")
+                        help="specs of the train split to collect (docs/spec.md §8: the first 50,000)")
     parser.add_argument("--limit", type=int_at_least(1), default=None,
                         help="at most N specs of every split")
     parser.add_argument("--alts", default="0,3,5,8,11",
-                        help="alternative semantics to trace besides the original (SPEC §3)")
+                        help="alternative semantics to trace besides the original (docs/spec.md §3)")
     parser.add_argument("--per-layer", action="store_true", help="keep every layer's state")
     parser.add_argument("--forced", action="store_true",
                         help="feed the reference programs (forced decoding) instead of decoding")

@@ -1,6 +1,6 @@
-"""Random programs with if/ifelse (SPEC §4), one program at a time over its shown worlds' states.
+"""Random programs with if/ifelse (docs/spec.md §4), one program at a time over its shown worlds' states.
 
-A block is generated from a statement budget. Reading of SPEC §4 (which follows the original):
+A block is generated from a statement budget. Reading of docs/spec.md §4 (which follows the original):
 
 * `r` is the budget still unspent at the moment a length is drawn. Drawing a statement spends one
   unit (so a conditional token uses one unit); `ifelse` may be drawn only while the budget before

@@ -72,7 +72,7 @@ def validate(data: ml_collections.ConfigDict) -> None:
                  f"conditionals need a length of at least 2 (the token and a body), but "
                  f"max_length is {data.max_length}; set no_conditionals=True or raise it")
         _require(data.n_shown >= 2, "n_shown", "conditionals need at least 2 shown worlds "
-                 f"(SPEC §4), got {data.n_shown}; set no_conditionals=True or raise it")
+                 f"(docs/spec.md §4), got {data.n_shown}; set no_conditionals=True or raise it")
     need = presets.max_program_tokens(data.max_length, options.has_conditionals)
     _require(data.max_program_tokens >= need, "max_program_tokens",
              f"programs of length {data.max_length} can take {need} tokens, but "

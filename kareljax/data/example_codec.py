@@ -3,7 +3,7 @@
 A record holds, as uint8 arrays (TFDS `Tensor` features with BYTES encoding):
 
 * `program` [max_program_tokens]: token ids (`kareljax.data.tokens`), `run{` ... `}`, then PAD;
-* `length` []: the program's length (SPEC §4; the generator's statement budget);
+* `length` []: the program's length (docs/spec.md §4; the generator's statement budget);
 * `inputs`, `outputs` [num_examples, h, w]: each world's interior as cell glyph indices into
   `tokens.CELL_GLYPHS` (0 wall, 1 empty, 2-5 hero N E S W, 6-14 markers 1-9+), i.e. token id
   minus `tokens.WALL`. Inputs are exact (at most one marker per cell, none under the hero);

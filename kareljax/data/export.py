@@ -1,4 +1,4 @@
-"""Dataset records in the golden files' JSON-lines format (`../shared/golden/README.md`).
+"""Dataset records in the golden files' JSON-lines format (`tests/golden/README.md`).
 
 Each record: `code` (curly text), `length`, and `examples` with rendered `input` and `output` (8
 lines of 8 characters for the default world), `output_exact` and `status`. Outputs are computed

@@ -3,7 +3,7 @@
 `fresh_batches(data, batch_size)` returns a jitted `make(seed, step) -> batch` with the arrays of
 `batches.training_batch`. Each batch draws its programs (straight-line, by the config's weights and
 `no_noops`, each length uniform over `train_lengths`), its worlds and their outputs on device. The
-per-length counts are exact only in expectation, unlike the stored splits (SPEC §4); programs with
+per-length counts are exact only in expectation, unlike the stored splits (docs/spec.md §4); programs with
 conditionals need the host generator, so those configs are rejected.
 """
 from __future__ import annotations

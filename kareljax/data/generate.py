@@ -1,4 +1,4 @@
-"""Generating a dataset split (SPEC §1, §4): seeded programs and worlds, outputs from the JAX
+"""Generating a dataset split (docs/spec.md §1, §4): seeded programs and worlds, outputs from the JAX
 interpreter, in the compact arrays of `example_codec`.
 
 Everything derives from `data.seed`: the split's programs from numpy's

@@ -11,7 +11,7 @@ The state is a few int32 arrays of fixed shape (a stack of open block kinds, bou
 `allowed`/`advance`/`done` are branch-free jax.numpy, so they run under jit and vmap. A token is
 allowed only if a complete program can still follow it within `max_tokens` (counting `run{` and the
 final `}`), so no path through `allowed` ever reaches a dead end. After the final `}` only PAD is
-allowed. `straight_line(14)` is the SPEC §7 constraint: `run{`, 1..14 actions, `}`.
+allowed. `straight_line(14)` is the docs/spec.md §7 constraint: `run{`, 1..14 actions, `}`.
 """
 from __future__ import annotations
 
@@ -182,5 +182,5 @@ def failed(state: State) -> jax.Array:
 
 
 def straight_line(max_actions: int = 14, exclude: tuple[str, ...] = ()) -> Grammar:
-    """`run{`, 1..max_actions actions, `}` (SPEC §7)."""
+    """`run{`, 1..max_actions actions, `}` (docs/spec.md §7)."""
     return Grammar(max_tokens=max_actions + 2, max_depth=0, exclude=exclude)

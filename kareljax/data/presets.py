@@ -1,4 +1,4 @@
-"""The dataset presets (SPEC §4) as ml_collections ConfigDicts: the single source of their values.
+"""The dataset presets (docs/spec.md §4) as ml_collections ConfigDicts: the single source of their values.
 
 `configs/<name>.py` files put one of these under `config.data`; the TFDS builder `karel` lists them
 as its builder configs. Every field is documented in `base()`; `dataset_config.validate` checks a
@@ -15,12 +15,12 @@ def base() -> ml_collections.ConfigDict:
     """Every data option, at the icml preset's values."""
     c = ml_collections.ConfigDict()
     c.preset = "icml"               # the name datasets are stored under (plus a digest if changed)
-    c.seed = 0                      # every world and program derives from it (SPEC §4 [D])
+    c.seed = 0                      # every world and program derives from it (docs/spec.md §4 [D])
     c.world_height = 8              # rows, border ring included (interior = 6)
     c.world_width = 8
     c.num_examples = 10             # worlds per program
     c.n_shown = 5                   # examples 0..n_shown-1 are shown to the LM, the rest held out
-    # Programs (SPEC §4): lengths, statement weights and the original generator's options.
+    # Programs (docs/spec.md §4): lengths, statement weights and the original generator's options.
     c.min_length = 1
     c.max_length = 10
     c.uniform = False
@@ -34,10 +34,10 @@ def base() -> ml_collections.ConfigDict:
     c.num_test = 10_000
     # Lengths the LM trains on (the original's --lengths_to_filter, inverted); () = all.
     c.train_lengths = (6, 7, 8, 9, 10)
-    # Token layout (SPEC §5, docs/tokens.md).
+    # Token layout (docs/spec.md §5, docs/tokens.md).
     c.max_program_tokens = 16       # `run{` + up to 14 actions + `}`
     c.row_separators = False
-    c.max_steps = 1000              # interpreter step budget (SPEC §3)
+    c.max_steps = 1000              # interpreter step budget (docs/spec.md §3)
     c.data_dir = "data"             # where TFDS datasets are written
     return c
 

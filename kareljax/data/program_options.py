@@ -1,4 +1,4 @@
-"""What random programs to draw (SPEC §4): statement weights, options, lengths, length schedules.
+"""What random programs to draw (docs/spec.md §4): statement weights, options, lengths, length schedules.
 
 Statement kinds are the five action ids of `syntax.ACTIONS` (move, turn_left, turn_right,
 pick_marker, put_marker), then IF = 5 and IFELSE = 6. Weights are non-negative integers, so every

@@ -1,4 +1,4 @@
-"""Random Karel programs of the original generator's distribution (SPEC §4), seeded.
+"""Random Karel programs of the original generator's distribution (docs/spec.md §4), seeded.
 
 Two generators share `ProgramOptions` and the length schedule (exactly n // k programs of each of
 the k lengths, in a seeded shuffled order; the remainder of n is dropped):

@@ -39,7 +39,7 @@ class ShownState:
         return self.markers[self.cell] == 0
 
     def act(self, kind: int) -> None:
-        """Applies action `kind` (original semantics, SPEC §3)."""
+        """Applies action `kind` (original semantics, docs/spec.md §3)."""
         if kind == syntax.MOVE:
             if self.is_clear(self.facing):
                 self.cell += self.steps[self.facing]

@@ -45,7 +45,7 @@ class KarelConfig(tfds.core.BuilderConfig):
 
 
 class Karel(tfds.core.GeneratorBasedBuilder):
-    """Karel programs with 10 input/output worlds each (SPEC §1, §4): kareljax's datasets."""
+    """Karel programs with 10 input/output worlds each (docs/spec.md §1, §4): kareljax's datasets."""
 
     VERSION = tfds.core.Version(VERSION)
     RELEASE_NOTES = RELEASE_NOTES

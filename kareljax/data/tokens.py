@@ -1,4 +1,4 @@
-"""kareljax's word-level vocabulary and the token layout of one synthesis example (SPEC §5).
+"""kareljax's word-level vocabulary and the token layout of one synthesis example (docs/spec.md §5).
 
 An example is `Examples:`, then for each shown example i `Input{i}` + interior grid of input i and
 `Output{i}` + interior grid of output i, then `Code:` and the program. One token per grid cell (row
@@ -19,7 +19,7 @@ import numpy as np
 from kareljax.karel import syntax
 
 VOCAB_VERSION = 1
-NUM_EXAMPLES = 10   # worlds per program (SPEC §4); the first `n_shown` are shown to the LM
+NUM_EXAMPLES = 10   # worlds per program (docs/spec.md §4); the first `n_shown` are shown to the LM
 MAX_SHOWN = 10
 
 CELL_GLYPHS = "#.^>v<123456789"  # wall, empty, hero N E S W, marker counts 1..9 ("9 or more")
@@ -79,7 +79,7 @@ class Layout:
     width: int = 6
     n_shown: int = 5                 # examples 0..n_shown-1 are shown, the rest held out
     row_separators: bool = False     # a `|` after every grid row
-    max_program_tokens: int = 16     # `run{` + 14 actions + `}` (SPEC §7)
+    max_program_tokens: int = 16     # `run{` + 14 actions + `}` (docs/spec.md §7)
 
     def __post_init__(self):
         if self.height < 1 or self.width < 1:
@@ -314,7 +314,7 @@ def program_length(ids):
 
 
 def num_actions(ids):
-    """Action tokens per sequence [...]: a program's length in the sense of SPEC §4."""
+    """Action tokens per sequence [...]: a program's length in the sense of docs/spec.md §4."""
     xp = _xp(ids)
     ids = xp.asarray(ids)
     return ((ids >= ACTION0) & (ids < ACTION0 + len(syntax.ACTIONS))).sum(-1).astype(np.int32)

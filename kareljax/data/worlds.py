@@ -1,4 +1,4 @@
-"""Random Karel worlds (SPEC §1), generated on device from an explicit PRNG key."""
+"""Random Karel worlds (docs/spec.md §1), generated on device from an explicit PRNG key."""
 from __future__ import annotations
 
 import jax

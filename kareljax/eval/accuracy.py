@@ -1,4 +1,4 @@
-"""The paper's accuracy measures (SPEC §7) for decoded programs against a split's specs.
+"""The paper's accuracy measures (docs/spec.md §7) for decoded programs against a split's specs.
 
 * `correct`: the program's outputs match all shown examples (as the LM sees them: rendered
   interiors, markers under the hero hidden);

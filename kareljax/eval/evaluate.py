@@ -17,7 +17,7 @@ from kareljax.model import decode
 
 
 def program_grammar(data: ml_collections.ConfigDict) -> grammar_lib.Grammar:
-    """The decoding constraint (SPEC §7): straight-line presets `run{` 1..14 actions `}` (or as
+    """The decoding constraint (docs/spec.md §7): straight-line presets `run{` 1..14 actions `}` (or as
     many as the layout holds); with conditionals, the full grammar without loops."""
     layout = dataset_config.layout(data)
     exclude = ("pick_marker", "put_marker") if data.no_markers else ()

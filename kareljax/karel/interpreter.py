@@ -156,7 +156,7 @@ def execute(code: bc.Bytecode, worlds: World, remaps=None, *, max_steps: int = D
       code: compiled programs (`bytecode.compile_batch`), P of them.
       worlds: a World whose fields have leading axes [P, E] (E worlds per program).
       remaps: int [S, 5] action maps (`semantics.semantics_table`); default: the original only.
-      max_steps: the step budget (SPEC §3).
+      max_steps: the step budget (docs/spec.md §3).
       trace_len: action-trace entries to keep (K, entry 0 the initial state; 0 = no trace).
         Straight-line programs of A actions need A + 1.
       cond_trace_len: condition evaluations to keep (0 = none).

@@ -1,4 +1,4 @@
-"""Parser for Karel's curly syntax (SPEC §2).
+"""Parser for Karel's curly syntax (docs/spec.md §2).
 
 Every malformed input raises `KarelSyntaxError` naming the line, the column, what was found and what
 was expected. Unknown characters are errors, never skipped.

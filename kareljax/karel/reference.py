@@ -1,6 +1,6 @@
 """The reference interpreter: plain Python over the program tree, the oracle for everything else.
 
-It implements SPEC §3 exactly. Every executed action, every condition evaluation (if, ifelse, each
+It implements docs/spec.md §3 exactly. Every executed action, every condition evaluation (if, ifelse, each
 while test) and every repeat iteration costs one step; a step that would exceed `max_steps` stops the
 run with status "timeout" and the state reached so far.
 """

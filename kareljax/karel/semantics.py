@@ -1,4 +1,4 @@
-"""Alternative semantics (SPEC §3): which primitive each action token executes.
+"""Alternative semantics (docs/spec.md §3): which primitive each action token executes.
 
 `ALT_MAPS[i][a]` is the primitive executed by action token `a` (ids of `syntax.ACTIONS`) under the
 original project's alternative map `i`. `ORIGINAL` is the identity. Conditions are never remapped.
@@ -10,7 +10,7 @@ import numpy as np
 from kareljax.karel.syntax import ACTIONS
 
 _LETTER = {"M": "move", "L": "turn_left", "R": "turn_right", "P": "pick_marker", "U": "put_marker"}
-# Columns: what the tokens P, U, R, L, M now execute (SPEC §3 table, rows 0..11).
+# Columns: what the tokens P, U, R, L, M now execute (docs/spec.md §3 table, rows 0..11).
 _TABLE_COLUMNS = ("pick_marker", "put_marker", "turn_right", "turn_left", "move")
 _TABLE = ("UPLRM", "LMPUR", "URLMP", "RLMRL", "RMUPL", "UPMRL",
           "UPMRL", "UPLRM", "UPRML", "UPMLR", "UPMRL", "UPLMR")

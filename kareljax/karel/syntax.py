@@ -94,7 +94,7 @@ def statement_indices(program: Program) -> dict[int, int]:
 
 
 def num_actions(program: Program) -> int:
-    """The program's length in the sense of SPEC §4: action statements, nested ones included."""
+    """The program's length in the sense of docs/spec.md §4: action statements, nested ones included."""
     return sum(isinstance(s, Action) for s in walk(program.body))
 
 

@@ -1,4 +1,4 @@
-"""Karel worlds as arrays, and the 8-line text format of the golden files (SPEC §1).
+"""Karel worlds as arrays, and the 8-line text format of the golden files (docs/spec.md §1).
 
 Directions are 0..3 = North, East, South, West; rows grow downward (North = row - 1). A world is
 `World(walls, markers, row, col, facing)`; batches use the same fields with leading batch axes.
@@ -14,7 +14,7 @@ NORTH, EAST, SOUTH, WEST = range(4)
 HERO_CHARS = "^>v<"
 # (row, col) step for each facing.
 DELTAS = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int32)
-MAX_RENDERED_COUNT = 9  # counts >= 9 render as '9' ([D] SPEC §1)
+MAX_RENDERED_COUNT = 9  # counts >= 9 render as '9' ([D] docs/spec.md §1)
 
 
 class WorldFormatError(ValueError):

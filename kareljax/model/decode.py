@@ -1,4 +1,4 @@
-"""Grammar-constrained greedy decoding on device (SPEC §7): one jit-compiled loop per batch shape.
+"""Grammar-constrained greedy decoding on device (docs/spec.md §7): one jit-compiled loop per batch shape.
 
 Every prompt of a dataset has the same length (the layout is fixed), so a batch needs no padding:
 the prompt (ending with `run{`) is prefilled into the KV cache, then a `lax.while_loop` picks, at each

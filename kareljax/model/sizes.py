@@ -40,7 +40,7 @@ SIZES: dict[str, ModelSize] = {
     # heads: 3 heads ran ~1.7x the tokens/s of 6 heads of 32 (B 8, T 512, loaded 2-core host).
     "small": ModelSize(VOCAB_SIZE, d_model=192, n_layers=4, n_heads=3, d_mlp=768, rotary_dim=32,
                        max_len=1024),
-    # CodeGen-350M-mono dimensions (SPEC §6) with kareljax's vocabulary: ~252 M parameters
+    # CodeGen-350M-mono dimensions (docs/spec.md §6) with kareljax's vocabulary: ~252 M parameters
     # (CodeGen's own 51,200-token vocabulary makes it 356.7 M).
     "icml": ModelSize(VOCAB_SIZE, d_model=1024, n_layers=20, n_heads=16, d_mlp=4096,
                       rotary_dim=32, max_len=2048),

@@ -1,4 +1,4 @@
-"""Training many probes at once (SPEC §9): `fit` is one jit-compiled function, vmapped over probes.
+"""Training many probes at once (docs/spec.md §9): `fit` is one jit-compiled function, vmapped over probes.
 
 All probes of one call share the inputs (z-scored hidden states of the train, val and test samples),
 the model depth and the order of the minibatches (`data_key`); each has its own labels, head layout

@@ -1,10 +1,10 @@
-"""Alignment of hidden states with trace states, and the probe label tasks (SPEC §8).
+"""Alignment of hidden states with trace states, and the probe label tasks (docs/spec.md §8).
 
 A *sample* is (spec i, program token j) where token j starts an action statement s that example
 `example`'s run executed (at trace entry e(s), the state after it). For offset o the label is the
 state at trace entry e(s) + o: o = 0 the state the model is about to create, +1/+2 further ahead,
 -1 the state after the last action it has read (the initial state for the first action), -2 one
-further back. For straight-line programs e(s) = s + 1, and this is SPEC §8's "state after action k
+further back. For straight-line programs e(s) = s + 1, and this is docs/spec.md §8's "state after action k
 paired with the hidden state producing action k - o".
 
 The branch task (datasets with conditionals) has samples of its own: the tokens that start an
@@ -26,7 +26,7 @@ A grid-frame state is the starting pose composed with the starting-frame state, 
 whether a model's program tokens carry the half of it that only the prompt holds.
 
 Labels come from one shown example's run (`example`, 0 by default) or, with `example` =
-ALL_EXAMPLES (-1), from each shown example's run in turn (SPEC §8's option): every program token
+ALL_EXAMPLES (-1), from each shown example's run in turn (docs/spec.md §8's option): every program token
 then gives one sample per shown example, with the same hidden state and that example's labels;
 each sample records its example.
 
@@ -54,7 +54,7 @@ class Task:
 
 
 def tasks(height: int, width: int) -> tuple[Task, ...]:
-    """The state label tasks for an interior of height x width: SPEC §8's six, the two in the
+    """The state label tasks for an interior of height x width: docs/spec.md §8's six, the two in the
     starting frame (relative positions in -s..s, s = max(height, width): 13 classes for the 6x6
     interior), then the two of the starting pose."""
     span = 2 * max(height, width) + 1
@@ -70,7 +70,7 @@ PAPER_TASK_NAMES = ("facing", "start_position", "end_position", "front_wall", "p
                     BRANCH.name)
 EGO_TASK_NAMES = ("turns", "ego_start_position")
 INITIAL_POSE_TASK_NAMES = ("initial_facing", "initial_position")
-EXTRA_TASK_NAMES = EGO_TASK_NAMES + INITIAL_POSE_TASK_NAMES   # beyond SPEC §8, on request
+EXTRA_TASK_NAMES = EGO_TASK_NAMES + INITIAL_POSE_TASK_NAMES   # beyond docs/spec.md §8, on request
 TASK_NAMES = PAPER_TASK_NAMES + EXTRA_TASK_NAMES
 _CONDITIONAL_STARTS = (T.IF, T.IFELSE, T.WHILE)
 

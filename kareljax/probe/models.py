@@ -1,4 +1,4 @@
-"""Probe models (SPEC §9) as pure functions of a parameter pytree, so many train under `vmap`.
+"""Probe models (docs/spec.md §9) as pure functions of a parameter pytree, so many train under `vmap`.
 
 Depths: `linear`; `mlp1`, one hidden layer of 256; `mlp2`, 256 -> 1024. Between layers: ReLU, then
 LayerNorm ([D]: the original used BatchNorm; LayerNorm has no batch statistics to carry, which keeps

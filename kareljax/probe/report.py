@@ -1,4 +1,4 @@
-"""The report (SPEC §9): reads a run's probe results, training metrics and collections, computes
+"""The report (docs/spec.md §9): reads a run's probe results, training metrics and collections, computes
 the summaries and draws the figures into <workdir>/report/ with a markdown summary, report.md.
 
 Inputs (in the run directory W):
@@ -185,8 +185,8 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if "progress" in figures:
         md += [f"![progress]({rel(figures['progress'])})", ""]
         if run.total_steps:
-            md.append("Shaded: the paper's three phases at its fractions of training (SPEC "
-                      "§9), placed on this run's steps, not measured on it: "
+            md.append("Shaded: the paper's three phases at its fractions of training (kareljax "
+                      "docs/spec.md §9), placed on this run's steps, not measured on it: "
                       + "; ".join(f"{n} ({a:.0f}–{b:.0f})" for n, a, b in
                                   phase_spans(run.total_steps))
                       + ". Where this run's babbling ends shows in its distinct programs "

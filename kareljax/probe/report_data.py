@@ -32,7 +32,7 @@ TABLE1_OFFSETS = (-1, 0, 1)
 PAPER_TABLE1 = {"linear": 0.632, "mlp1": 0.791, "mlp2": 0.823}   # current state, ICML 2024
 PAPER_R2 = 0.878
 PAPER_GENERATIVE = 0.924
-# The paper's three phases, as fractions of training (SPEC §9).
+# The paper's three phases, as fractions of training (docs/spec.md §9).
 PHASES = (("babbling", 0.0, 0.5), ("syntax acquisition", 0.5, 0.75),
           ("semantics acquisition", 0.75, 1.0))
 PHASE_COLORS = ("#dddddd", "#fde9c9", "#d5ecd4")

@@ -30,7 +30,7 @@ def _save(fig, path: str) -> str:
 
 
 def _shade_phases(ax, total_steps: int | None, label: bool) -> None:
-    """The paper's three phases at its fractions of training (SPEC §9), labelled as the
+    """The paper's three phases at its fractions of training (docs/spec.md §9), labelled as the
     paper's: they are not measured on the run drawn."""
     if not total_steps:
         return

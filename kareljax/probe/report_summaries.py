@@ -10,7 +10,7 @@ import numpy as np
 from kareljax.probe.report_data import CURRENT, PHASES, TABLE1_OFFSETS
 
 BRANCH_TASK = "branch"   # labels.BRANCH; its rows carry offset 0
-# beyond SPEC §8: the starting frame, the starting pose (= labels.EXTRA_TASK_NAMES, tested)
+# beyond docs/spec.md §8: the starting frame, the starting pose (= labels.EXTRA_TASK_NAMES, tested)
 EXTRA_TASKS = ("turns", "ego_start_position", "initial_facing", "initial_position")
 
 from kareljax.probe.report_data import (  # noqa: F401
@@ -44,7 +44,7 @@ def values_of(rows, key) -> list:
 
 def averaged_tasks(names) -> list[str]:
     """The tasks that semantic content means average, of `names`: the state tasks; the tasks
-    beyond SPEC §8 (starting frame, starting pose) only when no SPEC §8 state task is among
+    beyond docs/spec.md §8 (starting frame, starting pose) only when no docs/spec.md §8 state task is among
     them, so adding them to a scan leaves its semantic content comparable with the paper's. The
     branch task is not a state (the per-task table shows it)."""
     states = [n for n in names if n != BRANCH_TASK]

@@ -1,4 +1,4 @@
-"""The probe scan (SPEC §9): every (checkpoint x semantics x offset x depth x task x seed) probe,
+"""The probe scan (docs/spec.md §9): every (checkpoint x semantics x offset x depth x task x seed) probe,
 trained with `fit` in as few compiled passes as memory allows.
 
 The branch task (datasets with conditionals) has its own samples and inputs and trains in calls

@@ -1,4 +1,4 @@
-"""AdamW and the learning-rate schedules of SPEC §6.
+"""AdamW and the learning-rate schedules of docs/spec.md §6.
 
 `schedule(train)(step)` is the learning rate of the update made at optimizer step `step`
 (0-based; the first update has lr 0 when there is a warmup, as in optax and HF's schedulers).

@@ -45,12 +45,12 @@ def train_section(**values) -> ml_collections.ConfigDict:
     c.num_steps = 1000             # optimizer steps of the whole run
     c.lr = 1e-3                # peak learning rate
     c.warmup_steps = 100       # 'linear': lr rises linearly from 0 to `lr` over these steps
-    # 'linear': warmup, then linear decay to 0 at `steps` (SPEC §6, the intended schedule).
-    # 'as_run': the original run's schedule (SPEC §6 [D]): linear warmup over the first
+    # 'linear': warmup, then linear decay to 0 at `steps` (docs/spec.md §6, the intended schedule).
+    # 'as_run': the original run's schedule (docs/spec.md §6 [D]): linear warmup over the first
     #   `as_run_warmup_fraction` of `steps` (48,000 of 80,000), then constant; no decay.
     c.schedule = "linear"
     c.as_run_warmup_fraction = 0.6
-    c.weight_decay = 0.0       # AdamW (SPEC §6): decoupled weight decay, betas, epsilon
+    c.weight_decay = 0.0       # AdamW (docs/spec.md §6): decoupled weight decay, betas, epsilon
     c.b1 = 0.9
     c.b2 = 0.999
     c.eps = 1e-8

@@ -5,25 +5,20 @@ import gzip
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from kareljax.karel import printer, records, sampling
 from kareljax.karel import world as world_lib
+from tests.conftest import GOLDEN_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-GOLDEN = REPO.parent / "shared" / "golden"
 ENGINES = ("jax", "reference")
 
 
 def golden_records(name: str, count: int) -> list[dict]:
-    """The first `count` records of a golden file; skips the test where the folder is absent."""
-    path = GOLDEN / name
-    if not path.exists():
-        pytest.skip(f"golden vectors not found at {path} (they live in ../shared/golden)")
-    with gzip.open(path, "rt") as f:
+    """The first `count` records of a golden file (tests/golden; a missing file is an error)."""
+    with gzip.open(GOLDEN_DIR / name, "rt") as f:
         return [json.loads(line) for _, line in zip(range(count), f)]
 
 

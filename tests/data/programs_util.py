@@ -101,7 +101,7 @@ def shown_worlds(worlds, i: int) -> list:
 
 def numpy_worlds(seed: int, shape: tuple[int, ...], height: int = 8, width: int = 8
                  ) -> world_lib.World:
-    """SPEC §1 random worlds drawn with numpy (no compile; `random_worlds` is the real thing)."""
+    """docs/spec.md §1 random worlds drawn with numpy (no compile; `random_worlds` is the real thing)."""
     rng = np.random.default_rng(seed)
     rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
     border = (rows == 0) | (rows == height - 1) | (cols == 0) | (cols == width - 1)

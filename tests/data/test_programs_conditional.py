@@ -46,7 +46,7 @@ def _conditionals(stmts, budget):
 
 
 def _length_rule_violations(stmt, r):
-    """Checks body lengths against SPEC §4 with r units left after the conditional token."""
+    """Checks body lengths against docs/spec.md §4 with r units left after the conditional token."""
     bad = []
     if isinstance(stmt, syntax.IfElse):
         if r + 1 < 3:

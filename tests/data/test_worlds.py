@@ -1,4 +1,4 @@
-"""Random worlds match the original generator's statistics (SPEC §1) over 20,000 worlds."""
+"""Random worlds match the original generator's statistics (docs/spec.md §1) over 20,000 worlds."""
 import jax
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Golden vectors of the original implementation, run by both interpreters (SPEC §1-3)."""
+"""Golden vectors of the original implementation, run by both interpreters (docs/spec.md §1-3)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Random worlds (SPEC §1): invariants of every world, and the original generator's statistics."""
+"""Random worlds (docs/spec.md §1): invariants of every world, and the original generator's statistics."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,7 +37,7 @@ def test_same_key_same_worlds_and_different_keys_differ():
 
 
 def test_statistics_match_the_original_generator():
-    """SPEC §1: mean 3.52 interior walls, 3.14 markers, front blocked about 25 % of the time."""
+    """docs/spec.md §1: mean 3.52 interior walls, 3.14 markers, front blocked about 25 % of the time."""
     walls, markers, row, col, facing = _worlds(0, (20000,))
     interior = walls[:, 1:-1, 1:-1].sum(axis=(1, 2))
     front_r, front_c = row + DELTAS[facing, 0], col + DELTAS[facing, 1]

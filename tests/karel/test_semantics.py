@@ -1,4 +1,4 @@
-"""The alternative-semantics tables against SPEC §3 (transcribed here independently)."""
+"""The alternative-semantics tables against docs/spec.md §3 (transcribed here independently)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from kareljax.karel.semantics import ALT_MAPS, ORIGINAL, semantics_table
 from kareljax.karel.syntax import ACTIONS
 
-# SPEC §3: for tokens P, U, R, L, M, what each now executes.
+# docs/spec.md §3: for tokens P, U, R, L, M, what each now executes.
 SPEC_ROWS = ["U P L R M", "L M P U R", "U R L M P", "R L M R L", "R M U P L", "U P M R L",
              "U P M R L", "U P L R M", "U P R M L", "U P M L R", "U P M R L", "U P L M R"]
 LETTER = {"M": "move", "L": "turn_left", "R": "turn_right", "P": "pick_marker", "U": "put_marker"}

@@ -1,4 +1,4 @@
-"""The figure of docs/results' section "Labels from all five shown examples": the six SPEC §8 tasks'
+"""The figure of docs/results' section "Labels from all five shown examples": the six docs/spec.md §8 tasks'
 mean (1-layer probes, current state, original semantics) with labels from example 0 and from all
 five shown examples, against the untrained model, chance and the all-five labels' cap, and against
 generation accuracy.
@@ -80,10 +80,10 @@ def figure(ex0_results: str, all5_results: str, train_workdir: str, out: str) ->
     for s, c in correct.items():
         left.annotate(f"{c:.0f} %", (s, 37.5), ha="center", fontsize=8, color="grey")
     left.set(xlabel="training step (0 = untrained; grey: test correct)",
-             ylabel="six SPEC §8 tasks, mean test accuracy (%)", ylim=(37, 60),
+             ylabel="six docs/spec.md §8 tasks, mean test accuracy (%)", ylim=(37, 60),
              title="1-layer probes, current state, original semantics")
     right.set(xlabel="generation accuracy, test correct (%)",
-              ylabel="six SPEC §8 tasks, mean test accuracy (%)", ylim=(37, 60),
+              ylabel="six docs/spec.md §8 tasks, mean test accuracy (%)", ylim=(37, 60),
               title="semantic content vs generation accuracy")
     left.legend(fontsize=7)
     right.legend(fontsize=7)
