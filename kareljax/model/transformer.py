@@ -1,4 +1,4 @@
-"""The LM: a CodeGen-style decoder-only transformer in Flax NNX (SPEC §6).
+"""The LM: a CodeGen-style decoder-only transformer in Flax NNX (docs/spec.md §6).
 
 - Token embedding, `n_layers` blocks, final LayerNorm, untied output head (Linear with bias).
 - Block: parallel residual with one LayerNorm, `h = x + Attn(LN x) + MLP(LN x)`.
@@ -6,8 +6,9 @@
   rotary embeddings on the first `rotary_dim` dims of each head in the *rotate-half* (GPT-NeoX)
   layout. CodeGen pairs interleaved dims (GPT-J layout); the two differ by a fixed permutation of
   the q/k projection columns, so a randomly initialised model is the same model family.
-  `jax.nn.dot_product_attention` does the attention (fused/cuDNN where available); on CPU the
-  causal case runs in query blocks that skip most of the masked triangle (`causal_attention`).
+  `jax.nn.dot_product_attention` does the attention in one fused call on TPU and GPU; on CPU
+  the causal case runs in query blocks that skip most of the masked triangle
+  (`causal_attention`, chosen for the platform the computation is compiled for).
 - MLP: Linear -> tanh-GELU (CodeGen's `gelu_new`) -> Linear, with biases.
 - Init N(0, 0.02) for weights and the embedding, zeros for biases; LayerNorm eps 1e-5.
 - `dtype` is the compute dtype (float32 or bfloat16), parameters are stored in `param_dtype`;
@@ -22,6 +23,7 @@ slot, in place (fixed shapes, one compile per shape).
 """
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -33,6 +35,7 @@ LN_EPS = 1e-5
 ROPE_BASE = 10_000.0
 STATES = "residual"   # the sow name of the residual-stream states
 CPU_QUERY_BLOCKS = 8  # query blocks of `causal_attention` on CPU
+CPU_ATTENTION_SCOPE = "cpu_query_blocked_attention"  # its name in compiled HLO metadata
 PREFILL = object()    # the cache index of `Transformer.prefill`: slot 0, attending own keys only
 
 
@@ -100,21 +103,36 @@ def decode_mask(index, num_new: int, key_valid: jax.Array | None, num_slots: int
 
 def causal_attention(q: jax.Array, k: jax.Array, v: jax.Array, blocks: int = CPU_QUERY_BLOCKS
                      ) -> jax.Array:
-    """Causal self-attention of q, k, v [B, T, N, H]. On CPU the queries go in `blocks` blocks,
-    each attending to the keys up to its last query only, so most of the masked upper triangle of
-    the [T, T] scores is never computed or stored (XLA's CPU attention materialises the whole
-    matrix; this roughly halves that work). Elsewhere one fused causal call does it."""
+    """Causal self-attention of q, k, v [B, T, N, H]: one fused `dot_product_attention` call on
+    TPU and GPU; on CPU the query-blocked form (`_query_blocked_attention`). The platform is the
+    one the computation is lowered for (`lax.platform_dependent`), i.e. the devices its inputs
+    live on, so a compile for a TPU or GPU target on a CPU host takes the fused path."""
     t = q.shape[1]
-    if jax.default_backend() != "cpu" or blocks <= 1 or t < 2 * blocks:
-        return jax.nn.dot_product_attention(q, k, v, is_causal=True)
+    if blocks <= 1 or t < 2 * blocks:
+        return _fused_causal_attention(q, k, v)
+    return jax.lax.platform_dependent(
+        q, k, v, cpu=functools.partial(_query_blocked_attention, blocks=blocks),
+        default=_fused_causal_attention)
+
+
+def _fused_causal_attention(q, k, v):
+    return jax.nn.dot_product_attention(q, k, v, is_causal=True)
+
+
+def _query_blocked_attention(q, k, v, blocks: int):
+    """Causal attention in `blocks` query blocks, each attending to the keys up to its last query
+    only, so most of the masked upper triangle of the [T, T] scores is never computed or stored
+    (XLA's CPU attention materialises the whole matrix; this roughly halves that work)."""
+    t = q.shape[1]
     size = -(-t // blocks)
     out = []
-    for start in range(0, t, size):
-        end = min(start + size, t)
-        visible = jnp.arange(end)[None, :] <= jnp.arange(start, end)[:, None]
-        out.append(jax.nn.dot_product_attention(q[:, start:end], k[:, :end], v[:, :end],
-                                                mask=visible[None, None]))
-    return jnp.concatenate(out, axis=1)
+    with jax.named_scope(CPU_ATTENTION_SCOPE):
+        for start in range(0, t, size):
+            end = min(start + size, t)
+            visible = jnp.arange(end)[None, :] <= jnp.arange(start, end)[:, None]
+            out.append(jax.nn.dot_product_attention(q[:, start:end], k[:, :end], v[:, :end],
+                                                    mask=visible[None, None]))
+        return jnp.concatenate(out, axis=1)
 
 
 def cached_attention(q, k, v, k_cache, v_cache, mask) -> jax.Array:
