@@ -25,7 +25,7 @@ _BUILD = """
 import json, sys, time
 start = time.perf_counter()
 from kareljax import platform
-platform.use_all_cpu_cores()
+platform.configure()
 from kareljax import config_files
 from kareljax.data import dataset_config, tfds_karel
 data = config_files.load(sys.argv[1], ["data.data_dir=" + sys.argv[2]]).data

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from kareljax import platform
 
-platform.use_all_cpu_cores()
+platform.configure()
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -51,7 +51,7 @@ from typing import Callable
 
 from kareljax import platform
 
-platform.use_all_cpu_cores()  # before anything imports jax, as `kareljax train` does
+platform.configure()  # before anything imports jax, as `kareljax train` does
 
 WARMUP_STEPS = 3
 MFU_CONFIG = "icml"

@@ -2,7 +2,7 @@
 `kareljax.commands`."""
 from kareljax import platform
 
-platform.use_all_cpu_cores()  # before anything imports jax
+platform.configure()  # before anything imports jax
 
 import argparse  # noqa: E402
 import importlib  # noqa: E402
@@ -11,7 +11,8 @@ import sys  # noqa: E402
 from kareljax import __version__  # noqa: E402
 
 # Module names in kareljax.commands, in the order `kareljax --help` lists them.
-COMMANDS = ("reproduce", "data", "train", "eval", "collect", "scan", "report", "karel", "demo")
+COMMANDS = ("reproduce", "data", "train", "eval", "collect", "scan", "report", "plan", "karel",
+            "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,6 +10,12 @@ import pathlib
 import pytest
 from hypothesis import HealthCheck, settings
 
+from kareljax import platform
+
+# As the command line does: on a host without TPU or GPU, JAX starts its CPU backend only (the
+# `aot` extra's compiler plugins would otherwise try to start and log their failure).
+platform.cpu_only_without_accelerator()
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 GOLDEN_DIR = REPO / "tests" / "golden"   # see tests/golden/README.md
 GOLDEN_FILES = ("straight", "conditionals", "loops", "while")
