@@ -4,7 +4,7 @@
 
 Reads <workdir>/collect/step_*/ (from `kareljax collect`) and trains every (checkpoint x semantics x
 offset x depth x task x seed) probe; writes <workdir>/results.jsonl and results.csv, one row per
-probe with its key, val_acc and test_acc. Tasks: the six state tasks of SPEC §8 at every offset,
+probe with its key, val_acc and test_acc. Tasks: the six state tasks of docs/spec.md §8 at every offset,
 plus `branch` (the first evaluation of each if/ifelse/while, offset 0) where the programs have
 conditionals; on request, the state in the robot's starting frame (`turns`, `ego_start_position`)
 and the starting pose itself (`initial_facing`, `initial_position`), e.g.
@@ -16,7 +16,7 @@ every shown example in turn), correct_only,
 statements, max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
 decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
 batch 64) on at most 20,000 train and 1,024 val and test samples per checkpoint; `--profile paper`
-uses SPEC §9's 10,000 steps of 1,024 on up to 100,000 train samples. A seeded subsample is drawn
+uses docs/spec.md §9's 10,000 steps of 1,024 on up to 100,000 train samples. A seeded subsample is drawn
 where a split has more (each row records `<split>_samples`, used, and `<split>_available`, found,
 and the scan says when a limit left samples unused).
 """
@@ -25,39 +25,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-PROFILES = {
-    "cpu": {"fit": {"steps": 60, "batch_size": 64, "eval_every": 30},
-            "max_train_samples": 20_000, "max_eval_samples": 1024},
-    "paper": {"fit": {"steps": 10_000, "batch_size": 1024, "eval_every": 500},
-              "max_train_samples": 100_000, "max_eval_samples": 10_000},
-}
+from kareljax.probe.options import PROFILES, scan_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", required=True, help="a run directory with collections")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu")
     parser.add_argument("--config", default=None, help=argparse.SUPPRESS)  # enables overrides
-
-
-def scan_options(profile: str, overrides: list[str]):
-    """ScanOptions from a profile plus `name=value` overrides (ConfigDict-checked)."""
-    import dataclasses
-    import ml_collections
-    from kareljax import config_files
-    from kareljax.probe import fit, scan
-
-    defaults = dataclasses.asdict(scan.ScanOptions())
-    defaults["alts"] = ()
-    config = ml_collections.ConfigDict(defaults)
-    config.update(PROFILES[profile])
-    for item in overrides:
-        config_files.apply_override(config, item)
-    values = config.to_dict()
-    values["alts"] = tuple(values["alts"]) or None
-    for key in ("depths", "tasks", "offsets", "statements"):
-        values[key] = tuple(values[key])
-    values["fit"] = fit.FitOptions(**values["fit"])
-    return scan.ScanOptions(**values)
 
 
 CACHE_DIR = "scan_cache"   # <workdir>/scan_cache/<options digest>/step_XXXXXXXX.jsonl

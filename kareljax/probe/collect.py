@@ -1,4 +1,4 @@
-"""Collection for probes (SPEC §8): decode each spec, keep the hidden state that produces every
+"""Collection for probes (docs/spec.md §8): decode each spec, keep the hidden state that produces every
 program token and the shown examples' traces under the original and alternative semantics.
 
 For a batch of specs:
@@ -17,6 +17,8 @@ For a batch of specs:
 (-1 for other tokens), the index the traces record.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import jax
@@ -42,9 +44,11 @@ def token_statements(program_tokens) -> np.ndarray:
     return np.where(starts, np.cumsum(starts, axis=1) - 1, -1).astype(np.int32)
 
 
-@nnx.jit(static_argnames=("per_layer",))
-def _states(model, sequence, per_layer: bool):
-    _, states = forward_with_states(model, sequence)
+@functools.partial(jax.jit, static_argnames=("graphdef", "per_layer"))
+def sequence_states(graphdef, params, sequence, *, per_layer: bool) -> jax.Array:
+    """The residual stream of token sequences [B, T]: its mean over layers [B, T, d], or every
+    layer [layers, B, T, d] (`per_layer`). The jitted forward pass of a collection."""
+    _, states = forward_with_states(nnx.merge(graphdef, params), sequence)
     return states if per_layer else states.mean(0)
 
 
@@ -52,7 +56,9 @@ def producing_states(model, prompts, program_tokens, per_layer: bool = False) ->
     """Hidden states [B, P, d] (or [layers, B, P, d]) producing each program token [B, P]."""
     prompts = jnp.asarray(prompts, jnp.int32)
     program_tokens = jnp.asarray(program_tokens, jnp.int32)
-    states = _states(model, jnp.concatenate([prompts, program_tokens], 1), per_layer)
+    graphdef, params = nnx.split(model)
+    states = sequence_states(graphdef, params, jnp.concatenate([prompts, program_tokens], 1),
+                             per_layer=per_layer)
     start = prompts.shape[1] - 1
     return states[..., start:start + program_tokens.shape[1], :]
 

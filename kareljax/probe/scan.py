@@ -64,7 +64,9 @@ class NoSamplesError(ValueError):
     """A collection with no aligned probe samples in some split (e.g. one-action programs)."""
 
 
-def _bucket(n: int) -> int:
+def bucket(n: int) -> int:
+    """Rows a split of n samples is padded to: a power of two, at least 1,024 (few shapes, so
+    few compilations)."""
     return max(1024, 1 << (max(n, 1) - 1).bit_length())
 
 
@@ -106,7 +108,7 @@ def _pad_rows(a: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.pad(a, pad)
 
 
-def _chunk_size(options: ScanOptions, num_probes: int, widths: tuple[int, ...]) -> int:
+def chunk_size(options: ScanOptions, num_probes: int, widths: tuple[int, ...]) -> int:
     """Probes per `fit` call: as many as `memory_gib` holds, in even chunks (one shape)."""
     param_floats = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     per_probe = 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
@@ -121,7 +123,7 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
     inputs xs; returns per probe {val_acc, test_acc, best_step}."""
     hidden = models.DEPTHS[depth]
     num = len(ys[0])
-    chunk = _chunk_size(options, num, (xs[0].shape[1],) + hidden + (num_outputs,))
+    chunk = chunk_size(options, num, (xs[0].shape[1],) + hidden + (num_outputs,))
     base = jax.random.fold_in(jax.random.key(seed), DEPTH_NAMES.index(depth))
     base = jax.random.fold_in(base, salt) if salt else base
     out_rows = []
@@ -157,7 +159,7 @@ def _inputs(splits: dict) -> tuple[list[np.ndarray], tuple[int, ...], list[int]]
     """(z-scored inputs padded to fixed row counts, real row counts, padded sizes) of
     {split: x [M, d]}."""
     counts = tuple(len(splits[s]) for s in SPLITS)
-    sizes = [_bucket(n) for n in counts]
+    sizes = [bucket(n) for n in counts]
     xs = fit.zscore(*(splits[s] for s in SPLITS))
     return [_pad_rows(x, size, 0) for x, size in zip(xs, sizes)], counts, sizes
 

@@ -135,9 +135,11 @@ def _periodic_eval(config: ml_collections.ConfigDict):
     return run
 
 
-def build_mesh(train: ml_collections.ConfigDict) -> jax.sharding.Mesh:
-    """The configured mesh, after checking the batch splits evenly over it."""
-    mesh = mesh_lib.make_mesh(train.mesh.data, train.mesh.fsdp)
+def build_mesh(train: ml_collections.ConfigDict, devices=None, multi_process: bool | None = None
+               ) -> jax.sharding.Mesh:
+    """The configured mesh over `devices` (default: every device of the run), after checking
+    the batch splits evenly over it."""
+    mesh = mesh_lib.make_mesh(train.mesh.data, train.mesh.fsdp, devices, multi_process)
     shards, micro = mesh_lib.batch_shards(mesh), train.batch_size // train.grad_accum
     if micro % shards:
         raise ConfigError(

@@ -37,10 +37,13 @@ def axis_sizes(data: int, fsdp: int, num_devices: int, multi_process: bool = Fal
     return sizes[0], sizes[1]
 
 
-def make_mesh(data: int = -1, fsdp: int = 1, devices=None) -> Mesh:
-    """A ('data', 'fsdp') mesh over `devices` (default: all devices of all processes)."""
+def make_mesh(data: int = -1, fsdp: int = 1, devices=None, multi_process: bool | None = None
+              ) -> Mesh:
+    """A ('data', 'fsdp') mesh over `devices` (default: all devices of all processes);
+    `multi_process` (default: this run has several processes) requires every device used."""
     devices = jax.devices() if devices is None else list(devices)
-    shape = axis_sizes(data, fsdp, len(devices), jax.process_count() > 1)
+    multi_process = jax.process_count() > 1 if multi_process is None else multi_process
+    shape = axis_sizes(data, fsdp, len(devices), multi_process)
     devices = devices[:shape[0] * shape[1]]
     return jax.make_mesh(shape, AXES, axis_types=(AxisType.Auto,) * 2, devices=devices)
 

@@ -149,7 +149,7 @@ def test_probe_results_do_not_depend_on_the_memory_budget():
     stacked = {f: np.stack([getattr(layout, f)] * num) for f in ("mask", "offset", "valid")}
     roomy = scan.ScanOptions(fit=fit.FitOptions(steps=8, batch_size=16, eval_every=2))
     tight = dataclasses.replace(roomy, memory_gib=1e-9)
-    assert scan._chunk_size(roomy, num, (d, 4)) == num and scan._chunk_size(tight, num, (d, 4)) == 1
+    assert scan.chunk_size(roomy, num, (d, 4)) == num and scan.chunk_size(tight, num, (d, 4)) == 1
     together, one_by_one = (scan._train_group(xs, (n, n, n), ys, stacked, 4, options, "mlp1",
                                               0, 0, None) for options in (roomy, tight))
     assert one_by_one == together
