@@ -4,13 +4,18 @@ initialised CodeGen-350M-mono-shaped model, AdamW at peak lr 5e-6 with 6,000 war
 linear decay to 0 at 80,000 steps, seed 8, a checkpoint every 2,000 steps. GPU/TPU work.
 
 Tokens per step: the original packed 16 x 2048 = 32,768 tokens per step. kareljax puts one
-example per sequence (docs/spec.md §5 [D]): an icml example is 388 token slots (~382 real tokens), so
-84 sequences (32,592 slots, ~32,100 real tokens) match it most closely. 84 splits over 1, 2, 3,
-4, 6, 7 or 12 devices; on 8 use --config.train.batch_size=88 (or 80), on 16 use 80 or 96, on 32 use 96. Raise
-train.grad_accum when a step does not fit in memory. The compute dtype is bfloat16 (parameters
-and AdamW state in float32); --config.model.dtype=float32 for full precision.
+example per sequence (docs/spec.md §5 [D]): an icml example is 388 token slots (~382 real
+tokens), so 84 sequences (32,592 slots) would match it most closely, but 84 does not split over
+8 or 16 devices; the config ships 80 sequences (31,040 slots, 5.3 % fewer tokens than the
+original), which every common device count (1, 2, 4, 8, 16) divides (docs/decisions.md). Raise
+train.grad_accum when a step does not fit in memory; `kareljax plan --config configs/icml.py
+--target v5e-8 ...` says whether it does. The compute dtype is bfloat16 (parameters and AdamW
+state in float32); --config.model.dtype=float32 for full precision.
 --config.train.schedule=as_run gives the original run's schedule (warmup over 60 % of the steps,
 no decay; docs/spec.md §6 [D]).
+
+The probe section scans at docs/spec.md §9's budget (the `paper` profile) with 5 seeds, on
+50,000 train specs and every alternative semantics the report compares.
 
 The data values live in kareljax/data/presets.py (`presets.icml`), which the TFDS builder `karel`
 shares. Override any value with --config.SECTION.NAME=VALUE.
@@ -26,6 +31,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.data = presets.icml()
     config.model = train_config.model_section("icml", dtype="bfloat16")
     config.train = train_config.train_section(
-        seed=8, batch_size=84, grad_accum=1, num_steps=80_000, lr=5e-6, warmup_steps=6_000,
+        seed=8, batch_size=80, grad_accum=1, num_steps=80_000, lr=5e-6, warmup_steps=6_000,
         schedule="linear", checkpoint_every=2_000, keep_latest_every=500, log_every=50)
+    config.probe = ml_collections.ConfigDict({
+        "train_limit": 50_000, "alts": "0,3,5,8,11", "seeds": 5, "profile": "paper"})
     return config

@@ -13,7 +13,7 @@ source "$SCRIPT_DIR/common.sh"
 
 JAX_VERSION=0.10.2
 LIBTPU_INDEX=https://storage.googleapis.com/jax-releases/libtpu_releases.html
-ICML_BATCH=84      # configs/icml.py train.batch_size
+ICML_BATCH=80      # configs/icml.py train.batch_size
 
 # Options (see usage).
 CMD=""
@@ -340,7 +340,7 @@ check_mode() {
   fi
 }
 
-# The icml config's batch of 84 must split over the devices; suggest the nearest multiple.
+# The icml config's batch of 80 must split over the devices; suggest the nearest multiple.
 check_batch() {
   ((FORCE)) && return 0
   [[ $CONFIG == configs/icml.py || $CONFIG == icml ]] || return 0
