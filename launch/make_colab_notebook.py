@@ -58,6 +58,7 @@ RUN = "runs/tiny"                # the run directory (inside the clone)
 JAX_VERSION = "0.10.2"
 INSTALL = True                   # False: use the kareljax already installed in this kernel's Python
 BUCKET = ""                      # last section: a run in gs://BUCKET/runs/RUN_NAME ("" skips it)
+ACCEL_1H = False                 # the one-accelerator-hour section: True runs it (TPU/GPU runtime)
 RUN_NAME = "kj-icml"
 """, tags=["parameters"]),
     md("""
@@ -159,6 +160,28 @@ def show_report(run_dir):
 
 
 show_report(RUN)
+"""),
+    md("""
+## One accelerator-hour on a TPU or GPU runtime
+
+`configs/accel_1h.py` is the science run sized to about an hour on one TPU v5e chip (Colab's TPU
+runtime) or one H100: the paper's 8x8 world and training programs (lengths 6-10, evaluated on
+1-10), a 25 M-parameter model, probes at the paper's budget. `kareljax plan` compiled every stage
+of it for both chips ahead of time (docs/scale.md). Set `ACCEL_1H = True` in the first code cell on
+a TPU or GPU runtime; the run continues where it stopped if the runtime is recycled.
+"""),
+    code("""
+from kareljax.platform import has_accelerator
+
+ACCEL_RUN = "runs/accel_1h"
+if not ACCEL_1H:
+    print("ACCEL_1H is False (first code cell): the one-accelerator-hour run is skipped.")
+elif not has_accelerator():
+    print("This runtime has no TPU or GPU: configs/accel_1h.py would take days here.")
+else:
+    !kareljax reproduce --config configs/accel_1h.py --workdir {ACCEL_RUN}
+    check_exit("kareljax reproduce (accel_1h)")
+    show_report(ACCEL_RUN)
 """),
     md("""
 ## A run from Google Cloud Storage
