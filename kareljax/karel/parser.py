@@ -1,7 +1,9 @@
 """Parser for Karel's curly syntax (docs/spec.md §2).
 
 Every malformed input raises `KarelSyntaxError` naming the line, the column, what was found and what
-was expected. Unknown characters are errors, never skipped.
+was expected. Unknown characters are errors, never skipped. Blocks nest at most `MAX_NESTING` deep
+(far beyond any generated program; the parser, printer and interpreters recurse over the tree, so a
+deeper program is refused here, as a syntax error, instead of exhausting Python's stack later).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from kareljax.karel import syntax
 
 _TOKEN = re.compile(r"[A-Za-z_][A-Za-z_0-9]*|[0-9]+|[(){};]")
 _WHITESPACE = " \t\n\r"
+MAX_NESTING = 100   # blocks inside blocks, `run`'s own block counted
 
 
 class KarelSyntaxError(ValueError):
@@ -52,6 +55,7 @@ class _Parser:
     def __init__(self, text: str):
         self.tokens = tokenize(text)
         self.pos = 0
+        self.depth = 0
 
     @property
     def peek(self) -> Token:
@@ -80,12 +84,18 @@ class _Parser:
         return syntax.Program(body)
 
     def block(self) -> tuple[syntax.Stmt, ...]:
+        if self.depth == MAX_NESTING:
+            tok = self.peek
+            raise KarelSyntaxError(tok.line, tok.column, f"a block nested {MAX_NESTING + 1} deep",
+                                   f"blocks nested at most {MAX_NESTING} deep")
         self.expect("{")
+        self.depth += 1
         stmts = [self.stmt()]
         while self.peek.text == ";":
             self.pos += 1
             stmts.append(self.stmt())
         self.expect("}", ";")
+        self.depth -= 1
         return tuple(stmts)
 
     def stmt(self) -> syntax.Stmt:

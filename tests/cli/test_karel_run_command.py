@@ -95,6 +95,8 @@ def test_malformed_records_get_errors(tmp_path, engine):
         {"examples": [{"input": world}]},
         {"code": "def run() { move() }", "examples": []},
         good[2],
+        {"code": "def run() {" + "repeat(2) {" * 9_999 + "move()" + "}" * 10_000,
+         "examples": [{"input": world}]},
     ]
     outputs = run_cli(tmp_path, inputs, "--engine", engine)
     errors = [r.get("error") for r in outputs]
@@ -102,7 +104,8 @@ def test_malformed_records_get_errors(tmp_path, engine):
     assert "unknown world character 'x'" in errors[2]
     assert "border" in errors[4]
     assert "'code'" in errors[5]
-    for i in (1, 2, 4, 5):
+    assert "blocks nested at most 100 deep" in errors[8]   # 10,000 deep: no RecursionError
+    for i in (1, 2, 4, 5, 8):
         assert all(not set(records.OUTPUT_KEYS) & set(e) for e in outputs[i]["examples"])
     assert outputs[6] == inputs[6]
     for i, expected in zip((0, 3, 7), good):

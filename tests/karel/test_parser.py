@@ -202,3 +202,21 @@ def test_unknown_characters_are_never_skipped(data):
     assert at <= i
     if at == i:
         assert info.value.found == repr(ch)
+
+
+def _nested_repeats(depth: int) -> str:
+    return "def run() {" + "repeat(2) {" * (depth - 1) + "move()" + "}" * depth
+
+
+def test_nesting_up_to_the_limit_parses_and_deeper_is_a_syntax_error():
+    from kareljax.karel.parser import MAX_NESTING
+    program = parse(_nested_repeats(MAX_NESTING))
+    depth, body = 1, program.body
+    while isinstance(body[0], Repeat):
+        depth, body = depth + 1, body[0].body
+    assert depth == MAX_NESTING
+    with pytest.raises(KarelSyntaxError, match=f"blocks nested at most {MAX_NESTING} deep"):
+        parse(_nested_repeats(MAX_NESTING + 1))
+    # 10,000 deep: the same error, not Python's RecursionError.
+    with pytest.raises(KarelSyntaxError, match="nested"):
+        parse(_nested_repeats(10_000))
