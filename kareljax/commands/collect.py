@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
         directory = store.step_dir(args.workdir, step)
         options = _options(step, alts, args)
         meta = {"step": step, **options,
-                "layers": model.n_layers + 2 if args.per_layer else 0,
+                "layers": model.n_layers + 1 if args.per_layer else 0,
                 "conditions": collect.has_conditions(grammar),
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}

@@ -14,8 +14,10 @@
 - `dtype` is the compute dtype (float32 or bfloat16), parameters are stored in `param_dtype`;
   LayerNorm statistics, rotary rotation and the output head run in float32, logits are float32.
 
-Hidden states: `forward_with_states`/`hidden_states` collect the residual stream (embedding output,
-each block's output, the final-normed output) with `nnx.capture`; a plain call sows nothing.
+Hidden states: `forward_with_states`/`hidden_states` collect the residual stream as HuggingFace's
+CodeGen returns it in `hidden_states` (docs/spec.md §8): n_layers + 1 states, the embedding output,
+the outputs of blocks 1 .. n-1, and block n's output after the final LayerNorm, with
+`nnx.capture`; a plain call sows nothing.
 Decoding: `init_cache` ([B, heads, slots, head_dim] per layer), `Transformer.prefill` (the prompt
 into slots 0..P-1, the last position's logits) and `Transformer.decode`, which attends over the
 fixed-size cache as it was plus its own new keys, then writes those into the cache at a given
@@ -308,11 +310,13 @@ class Transformer(nnx.Module):
         x = self.embed(tokens)
         self._sow(capture, x)
         new_kvs = []
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             x, kv = block(x, rope, mask, None if kvs is None else kvs[i], index,
-                          last_only and i == len(self.blocks) - 1)
+                          last_only and i == last)
             new_kvs.append(kv)
-            self._sow(capture, x)
+            if i < last:     # the last block's output is kept after the final norm only
+                self._sow(capture, x)
         x = self.ln_f(x)
         self._sow(capture, x)
         return x, new_kvs
@@ -330,14 +334,14 @@ def init_cache(model: Transformer, batch: int, max_len: int, dtype=None) -> KVCa
 
 
 def forward_with_states(model: Transformer, tokens, positions=None, attention_mask=None):
-    """(logits [B, T, V], states [n_layers + 2, B, T, d]): the same logits as `model(...)`, plus
-    the residual stream: embedding output, each block's output, the final-normed output
-    (logits = model.head(states[-1]))."""
+    """(logits [B, T, V], states [n_layers + 1, B, T, d]): the same logits as `model(...)`, plus
+    the residual stream: the embedding output, the outputs of blocks 1 .. n-1, and the last
+    block's output after the final norm (logits = model.head(states[-1]))."""
     run = nnx.capture(lambda m, *args: m(*args, capture=True), nnx.Intermediate)
     logits, sown = run(model, tokens, positions, attention_mask)
     return logits, jnp.stack(sown[STATES].get_value())
 
 
 def hidden_states(model: Transformer, tokens, positions=None, attention_mask=None) -> jax.Array:
-    """The residual stream [n_layers + 2, B, T, d] (see `forward_with_states`)."""
+    """The residual stream [n_layers + 1, B, T, d] (see `forward_with_states`)."""
     return forward_with_states(model, tokens, positions, attention_mask)[1]

@@ -6,7 +6,8 @@ For a batch of specs:
 1. greedy grammar-constrained decoding (or forced decoding of the reference programs);
 2. one forward pass over prompt + program with the residual stream captured: the state that
    *produces* program token j (the j-th token after `run{`) sits at the position before it,
-   `prompt_length - 1 + j`; reduced to the mean over all layers (embedding, blocks, final norm) or
+   `prompt_length - 1 + j`; reduced to the mean over its n_layers + 1 states (the embedding, blocks 1 .. n-1, the last
+   block after the final norm: HuggingFace CodeGen's `hidden_states`) or
    kept per layer (stored [specs, layers, P, d], specs first like every stored array);
 3. one interpreter call running every program on its shown inputs under every semantics row
    (row 0 the original, then the chosen alternatives), with action traces (and, when the grammar

@@ -246,7 +246,7 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
 def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str, dict]]]:
     """(layer, collections) to probe: the mean over layers (layer None) and, for a per-layer
     collection (states [N, layers, P, d], `collect --per-layer`), each layer on its own (0 = the
-    embedding output, then each block's output, last the final-normed output)."""
+    embedding output, then blocks 1 .. n-1, last block n after the final norm)."""
     states = collections["train"]["states"]
     if states.ndim == 3:
         return [(None, collections)]

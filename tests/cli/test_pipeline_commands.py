@@ -154,6 +154,19 @@ def test_collect_names_kept_steps_collected_with_other_options(run_dir, tmp_path
             ) in captured.err
 
 
+def test_per_layer_collection_keeps_the_models_blocks_plus_one_states(run_dir, tmp_path):
+    """As HF CodeGen's hidden_states: the embedding, blocks 1 .. n-1, block n after the final
+    norm (the tiny model has 2 blocks)."""
+    copy = tmp_path / "tiny"
+    _copy_without_collections(run_dir, copy)
+    assert cli.main(["collect", "--workdir", str(copy), "--steps", "20", "--splits", "test",
+                     "--limit", "10", "--per-layer"]) == 0
+    index = store.read_index(store.step_dir(str(copy), 20))
+    assert index["layers"] == 2 + 1
+    states = store.read_split(store.step_dir(str(copy), 20), "test")["states"]
+    assert states.shape[1] == 2 + 1
+
+
 def test_capped_samples_note_names_each_limited_split():
     from kareljax.commands.scan import capped_samples_note
     full = {"train_samples": 90, "train_available": 90, "val_samples": 30, "val_available": 30,

@@ -124,14 +124,24 @@ def test_hidden_states(model):
         m = nnx.merge(graphdef, state)
         logits, states = forward_with_states(m, tokens)
         assert not nnx.state(m, nnx.Intermediate)                 # nothing left on the model
-        return logits, states, m.head(states[-1]), m.embed(tokens), m.ln_f(states[-2])
+        x = m.embed(tokens)
+        positions = jnp.broadcast_to(jnp.arange(tokens.shape[1]), tokens.shape)
+        rope = rotary_angles(positions, m.rotary_dim)
+        outputs = []
+        for block in m.blocks:
+            x, _ = block(x, rope, None)
+            outputs.append(x)
+        return logits, states, m.head(states[-1]), m.embed(tokens), outputs, m.ln_f(x)
 
     tokens = random_tokens(6)
-    logits, states, head, embedded, final = capture(state, tokens)
-    assert states.shape == (TINY.n_layers + 2, B, T, TINY.d_model)
+    logits, states, head, embedded, outputs, final = capture(state, tokens)
+    # As HF CodeGen's hidden_states: n + 1 states, the last block's only after the final norm.
+    assert states.shape == (TINY.n_layers + 1, B, T, TINY.d_model)
     np.testing.assert_allclose(logits, apply(model, tokens), atol=1e-6)
     np.testing.assert_allclose(head, logits, atol=1e-6)
     np.testing.assert_array_equal(states[0], embedded)
+    for i in range(TINY.n_layers - 1):
+        np.testing.assert_allclose(states[1 + i], outputs[i], atol=1e-6)
     np.testing.assert_allclose(states[-1], final, atol=1e-6)
 
 

@@ -51,6 +51,6 @@ def test_per_layer_states(spec, model):
     prompts = collect.example_tokens(layout, spec["inputs"], spec["outputs"],
                                      spec["program"])[:, :layout.prompt_length]
     per_layer = np.asarray(collect.producing_states(model, prompts, spec["program"][:, 1:], True))
-    assert per_layer.shape == (2 + 2, 1, 15, 64)
+    assert per_layer.shape == (2 + 1, 1, 15, 64)   # 2 blocks: n + 1 states
     mean = np.asarray(collect.producing_states(model, prompts, spec["program"][:, 1:]))
     np.testing.assert_allclose(per_layer.mean(0), mean, atol=1e-5)

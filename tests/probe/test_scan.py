@@ -64,7 +64,7 @@ def test_per_layer_branch_probes_share_one_sample_set(tmp_path, model, monkeypat
     monkeypatch.setattr(labels, "branch_samples", lambda *a, **k: calls.append(1) or real(*a, **k))
     rows = scan.scan_step(directory, OPTIONS)
     assert len(calls) == 3
-    layers = model.n_layers + 2
+    layers = model.n_layers + 1
     branch = [r for r in rows if r["task"] == "branch"]
     assert sorted({r.get("layer", -1) for r in branch}) == [-1] + list(range(layers))
     assert len(branch) == (1 + layers) * 2 * (1 + len(ALTS))        # views x seeds x semantics
@@ -183,7 +183,7 @@ def test_per_layer_collections_scan_every_layer_and_their_mean(tmp_path, model, 
             store.write_split(parts[per_layer], split, part, {**meta, "per_layer": per_layer})
     mean = store.read_split(parts[False], "train")["states"]
     layered = store.read_split(parts[True], "train")["states"]
-    layers = model.n_layers + 2
+    layers = model.n_layers + 1
     assert layered.shape == (64, layers) + mean.shape[1:]
     # These indexes lack "layers" (as before db0a433): the count comes from the stored array.
     assert "layers" not in store.read_index(parts[True])
