@@ -36,8 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 CACHE_DIR = "scan_cache"   # <workdir>/scan_cache/<options digest>/step_XXXXXXXX.jsonl
 # Part of the digest: raised when the same options give other results (2: probe keys per probe
-# index, not per memory chunk), so rows cached by older code are not mixed with new ones.
-RESULTS_VERSION = 2
+# index, not per memory chunk; 3: rows carry train_acc and train_acc_rise), so rows cached by
+# older code are not mixed with new ones.
+RESULTS_VERSION = 3
 
 
 def options_digest(options) -> str:

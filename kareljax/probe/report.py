@@ -38,6 +38,28 @@ from kareljax.probe.report_figures import (  # noqa: F401
 # --------------------------------------------------------------------------------------------
 # The markdown report
 
+
+RISING = 0.01   # train accuracy up by more than 1 point over a probe's second half: not converged
+
+
+def still_learning_note(rows: list[dict]) -> str | None:
+    """A note naming how many probes were still learning when their training stopped (their
+    train accuracy rose more than `RISING` over its second half), None if none were or the
+    rows predate the field."""
+    measured = [r for r in rows if r.get("train_acc_rise") is not None]
+    rising = [r for r in measured if r["train_acc_rise"] > RISING]
+    if not rising:
+        return None
+    by_depth = {}
+    for r in rising:
+        by_depth[r["depth"]] = by_depth.get(r["depth"], 0) + 1
+    return (f"{len(rising):,} of {len(measured):,} probes were still learning when their training "
+            f"stopped (train accuracy up more than {100 * RISING:.0f} point over its second half; "
+            + ", ".join(f"{d} {n:,}" for d, n in sorted(by_depth.items()))
+            + "): their accuracies are not converged; more fit steps (--config.fit.steps, or "
+            "--profile paper, docs/spec.md §9) would change them")
+
+
 def pct(value: float) -> str:
     """A fraction as a percentage with one decimal, '—' for NaN/None."""
     if value is None or not np.isfinite(value):
@@ -86,6 +108,9 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     last = last_step(results)
     depths = values_of(results, "depth")
     alts = [s for s in values_of(results, "semantics") if s != "original"]
+    unconverged = still_learning_note(results + run.layer_results)
+    if unconverged:
+        notes.append(unconverged)
     has_baseline = 0 in steps
     if not has_baseline:
         notes.append("no step-0 (untrained model) probes in results.jsonl: no baseline")

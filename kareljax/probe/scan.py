@@ -140,7 +140,9 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
         out = jax.tree.map(np.asarray, out)
         taken = min(chunk, num - start)
         out_rows += [{"val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
-                      "best_step": int(out["best_step"][j])} for j in range(taken)]
+                      "best_step": int(out["best_step"][j]),
+                      "train_acc": float(out["train_acc"][j]),
+                      "train_acc_rise": float(out["train_acc_rise"][j])} for j in range(taken)]
         if progress:
             progress(taken)
     return out_rows

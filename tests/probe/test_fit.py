@@ -44,6 +44,30 @@ def test_learns_encoded_facing_and_not_shuffled_labels(splits, hidden):
     assert abs(float(result["test_acc"][1]) - 0.25) < 0.08
 
 
+def test_train_accuracy_and_its_late_rise_say_whether_a_probe_converged(splits):
+    """A probe given too small a learning rate is still learning in its second half (its train
+    accuracy, far from the 100 % this task allows, still rises); one trained well has stopped."""
+    xs, (yt, yv, ys) = splits
+    labels = (yt[None], yv[None], ys[None])
+    keys = jax.random.split(jax.random.key(0), 1)
+    early = _fit(keys, labels, xs, (), fit.FitOptions(steps=300, batch_size=64, eval_every=10,
+                                                      lr=0.005, weight_decay=0.0))
+    assert float(early["train_acc"][0]) < 0.9
+    assert float(early["train_acc_rise"][0]) > 0.005
+    late = _fit(keys, labels, xs, (), fit.FitOptions(steps=600, batch_size=128, eval_every=20))
+    assert float(late["train_acc"][0]) > 0.97
+    assert abs(float(late["train_acc_rise"][0])) <= 0.002
+
+
+def test_the_report_notes_probes_still_learning():
+    from kareljax.probe.report import still_learning_note
+    rows = [{"depth": "linear", "train_acc_rise": 0.0}, {"depth": "mlp2", "train_acc_rise": 0.05},
+            {"depth": "mlp2", "train_acc_rise": 0.02}, {"depth": "linear"}]
+    note = still_learning_note(rows)
+    assert note.startswith("2 of 3 probes were still learning") and "mlp2 2" in note
+    assert still_learning_note(rows[:1]) is None and still_learning_note(rows[3:]) is None
+
+
 def test_vmapped_equals_one_at_a_time(splits):
     xs, (yt, yv, ys) = splits
     rng = np.random.default_rng(3)
