@@ -37,6 +37,10 @@ def get_config(world_size: int = 6, num_steps: int = NUM_STEPS, checkpoints: int
         seed=0, batch_size=16, grad_accum=1, num_steps=num_steps, lr=2e-3, b2=0.98, warmup_steps=400,
         schedule="linear", data_source="fresh", checkpoint_every=num_steps // checkpoints,
         keep_latest_every=200, log_every=50, eval_every=num_steps // evals, eval_examples=256)
+    # Offsets -1 and 0 only (the current state and the next): a sample needs every offset of
+    # the scan inside its program, and with programs of ~2 actions the paper's -2 ... +2 kept
+    # only 5-action programs (docs/results).
     config.probe = ml_collections.ConfigDict({
-        "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 100})
+        "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 100,
+        "offsets": (-1, 0)})
     return config

@@ -8,7 +8,7 @@ continues where it stopped: training resumes from its newest checkpoint, checkpo
 collected are skipped, a scan newer than every collection is kept (and a rerun scan reuses the
 rows of checkpoints it already scanned). The probe baseline, step 0, is the untrained model reading
 the reference programs (`collect --forced-baseline`): its own programs are degenerate. The config's
-optional `probe` section sets the collection and scan sizes (`train_limit`, `alts`, `seeds`,
+optional `probe` section sets the collection and scan sizes (`train_limit`, `alts`, `seeds`, `offsets`,
 `profile`, `fit_steps`). The report ends up in <workdir>/report/report.md.
 """
 from __future__ import annotations
@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     name = os.path.splitext(os.path.basename(config_files.resolve(args.config)))[0]
     workdir = args.workdir or os.path.join("runs", name)
-    probe = config.get("probe", {})
+    from kareljax.probe import options as probe_options
+    probe = probe_options.probe_section(config)
     overrides = [f"--config.{o}" for o in args.config_overrides]
     stages = [
         ("train", ["train", "--config", args.config, "--workdir", workdir, *overrides]),
@@ -57,10 +58,7 @@ def run(args: argparse.Namespace) -> int:
                      "--train-limit", str(probe.get("train_limit", 50_000)),
                      "--alts", probe.get("alts", "0,3,5,8,11")]),
         ("scan", ["scan", "--workdir", workdir, "--profile", probe.get("profile", "cpu"),
-                  f"--config.seeds={probe.get('seeds', 3)}",
-                  *([f"--config.fit.steps={probe.fit_steps}",
-                     f"--config.fit.eval_every={max(1, probe.fit_steps // 2)}"]
-                    if "fit_steps" in probe else [])]),
+                  *(f"--config.{o}" for o in probe_options.scan_overrides(probe))]),
         ("report", ["report", "--workdir", workdir]),
     ]
     start = time.perf_counter()

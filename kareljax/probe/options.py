@@ -39,8 +39,10 @@ def probe_section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDic
 
 
 def scan_overrides(probe: ml_collections.ConfigDict) -> list[str]:
-    """The scan overrides a config's probe section sets (seeds, fit_steps)."""
+    """The scan overrides a config's probe section sets (seeds, offsets, fit_steps)."""
     out = [f"seeds={probe.get('seeds', 3)}"]
+    if "offsets" in probe:
+        out.append(f"offsets={tuple(probe.offsets)}")
     if "fit_steps" in probe:
         out += [f"fit.steps={probe.fit_steps}", f"fit.eval_every={max(1, probe.fit_steps // 2)}"]
     return out

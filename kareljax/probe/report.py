@@ -219,14 +219,17 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                       "every spec.")
             md.append("")
     all_steps = sorted(set(steps) | set(gen_steps))
+    trained_on = {r["step"]: r["train_samples"] for r in results if "train_samples" in r}
     rows = []
     for s in all_steps:
         g = run.generation.get(s, {})
         rows.append([str(s), phase_of(s, run.total_steps), pct(g.get("correct")),
                      pct(g.get("correct_gen")), pct(g.get("distinct"))]
-                    + [pct(content.get(d, {}).get(s)) for d in depths])
+                    + [pct(content.get(d, {}).get(s)) for d in depths]
+                    + [f"{trained_on[s]:,}" if s in trained_on else "—"])
     md += _table(["step", "the paper's phase", "correct", "correct_gen", "distinct programs"]
-                 + [f"content: {DEPTH_LABELS.get(d, d)}" for d in depths], rows)
+                 + [f"content: {DEPTH_LABELS.get(d, d)}" for d in depths]
+                 + ["probe train samples"], rows)
     reference = (run.floors or {}).get("reference_distinct")
     md += ["", "Distinct programs: how many different programs the model wrote for the test "
            "specs, as a share of the specs (one program for every spec while it babbles)"

@@ -3,6 +3,7 @@ and report.md out, with the numbers checked against numpy."""
 import argparse
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -162,6 +163,10 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
         assert (f"| {step} | {report.phase_of(step, TOTAL_STEPS)} | {report.pct(gen[step])} | "
                 f"{report.pct(correct_gen)} | {report.pct(distinct[step])} |") in md
     assert "the reference programs: 61.3 %." in md
+    # Each checkpoint's row ends with the train samples its probes rest on (100 in this run).
+    assert "| probe train samples |" in md
+    for step in STEPS:
+        assert re.search(rf"\| {step} \|[^\n]*\| 100 \|\n", md), step
     # By reference length at the last step, as numpy counts it.
     with np.load(run_dir / "collect" / f"step_{TOTAL_STEPS:08d}" / "test-00000.npz") as data:
         lengths, right, right_gen, made = (data[k] for k in (
