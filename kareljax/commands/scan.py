@@ -11,8 +11,8 @@ and the starting pose itself (`initial_facing`, `initial_position`), e.g.
 "--config.tasks=('facing','turns','ego_start_position')". Each checkpoint's rows are also kept under
 <workdir>/scan_cache/<digest of the options>/, so a rerun with the same options only trains the
 probes of checkpoints collected since (an interrupted scan resumes). Options (with --config.NAME=VALUE): those of
-`kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example (-1: labels from
-every shown example in turn), correct_only,
+`kareljax.probe.scan.ScanOptions` (depths, tasks, offsets, seeds, alts, example (-1: one probe
+output per shown example, each with that example's labels, as the original's --all_labels), correct_only,
 statements, max_train_samples, max_eval_samples, memory_gib) and fit.* (steps, batch_size, lr, weight_decay,
 decay_rate, decay_periods, eval_every). The default `cpu` profile trains briefly (steps 60,
 batch 64) on at most 20,000 train and 1,024 val and test samples per checkpoint; `--profile paper`
@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 CACHE_DIR = "scan_cache"   # <workdir>/scan_cache/<options digest>/step_XXXXXXXX.jsonl
 # Part of the digest: raised when the same options give other results (2: probe keys per probe
-# index, not per memory chunk; 3: rows carry train_acc and train_acc_rise), so rows cached by
-# older code are not mixed with new ones.
+# index, not per memory chunk; 3: rows carry train_acc and train_acc_rise, and example -1 is one
+# output per shown example), so rows cached by older code are not mixed with new ones.
 RESULTS_VERSION = 3
 
 

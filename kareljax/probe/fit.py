@@ -57,21 +57,23 @@ def _accuracy(params, x, y, layouts, n, chunk=4096):
         right = jax.vmap(lambda lg, yb, layout: models.loss_and_correct(lg, yb, layout)[1])(
             logits, y[:, start:start + chunk], layouts)
         real = start + jnp.arange(right.shape[1]) < n
-        correct = correct + (right & real[None]).sum(-1)
+        correct = correct + jnp.where(real[None], right, 0).astype(jnp.float32).sum(-1)
     return correct / jnp.maximum(n, 1)
 
 
 @functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
 def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test,
-        counts=None, *, hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+        counts=None, group=None, *, hidden: tuple[int, ...], num_outputs: int,
+        options: FitOptions) -> dict:
     """Trains P probes: init keys [P], labels [P, M, heads] per split, head layouts [P, ...],
     inputs [M, d] shared. `counts` (n_train, n_val, n_test) says how many leading rows of each
     split are real (the rest pad the arrays to fixed sizes, so one compilation serves many
     checkpoints); default: all rows. `data_key` orders the minibatches, which all P probes share (so each
-    step's first layer is one matmul for all of them). Returns {val_acc, test_acc, best_step,
+    step's first layer is one matmul for all of them). `group` [P, heads]: each head's output
+    when probes predict several labels (`models.HeadLayout`). Returns {val_acc, test_acc, best_step,
     train_acc, train_acc_rise} [P].
     """
-    layouts = models.HeadLayout(mask, offset, valid)
+    layouts = models.HeadLayout(mask, offset, valid, group)
     n_train, n_val, n_test = (x_train.shape[0], x_val.shape[0], x_test.shape[0]) if counts is None \
         else counts
     params = jax.vmap(lambda k: models.init(k, x_train.shape[1], hidden, num_outputs))(keys)

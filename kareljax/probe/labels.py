@@ -93,7 +93,7 @@ def _examples(collected: dict, example: int) -> range:
 
 
 # The axis of a sample dict's arrays that runs over samples: 0, except `entry` [O, M, S].
-_SAMPLE_AXIS = {"entry": 1}
+_SAMPLE_AXIS = {"entry": 1, "entries": 2}
 
 
 def _concat(parts: list[dict]) -> dict:
@@ -181,8 +181,9 @@ def aligned(collected: dict, offsets=OFFSETS, example: int = 0, common: bool = T
                     for e in _examples(collected, example)])
 
 
-def _aligned_of(collected: dict, offsets, example: int, common: bool, correct_only: bool,
-                statements: tuple[int, ...]) -> dict:
+def _valid_entries(collected: dict, offsets, example: int, common: bool, correct_only: bool,
+                   statements: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(keep [N, P]: the tokens with a sample in `example`'s run, trace entries [O, N, P, S])."""
     entry, count = _entries(collected, example)
     offs = np.asarray(offsets)[:, None, None, None]
     shifted = entry[None] + offs                                           # [O, N, P, S]
@@ -190,10 +191,37 @@ def _aligned_of(collected: dict, offsets, example: int, common: bool, correct_on
     keep = ok.all(axis=(0, 3)) if common else ok.all(axis=3)[0]
     if correct_only:
         keep &= collected["correct"][:, None]
-    keep &= _in_statements(collected, statements)
+    return keep & _in_statements(collected, statements), shifted
+
+
+def _aligned_of(collected: dict, offsets, example: int, common: bool, correct_only: bool,
+                statements: tuple[int, ...]) -> dict:
+    keep, shifted = _valid_entries(collected, offsets, example, common, correct_only, statements)
     spec, token = np.nonzero(keep)
     return {"spec": spec, "token": token, "example": np.full(len(spec), example),
             "entry": shifted[:, spec, token]}
+
+
+def aligned_every_example(collected: dict, offsets=OFFSETS, correct_only: bool = False,
+                          statements: tuple[int, ...] = ()) -> dict:
+    """The original's labels from all shown examples (`--all_labels`, docs/spec.md §8): one
+    sample per token with a sample in every shown example's run, and each example's entries:
+    {"spec", "token" [M], "entries" [E, O, M, S]} (`labels_every_example` reads them)."""
+    parts = [_valid_entries(collected, offsets, e, True, correct_only, statements)
+             for e in range(shown_examples(collected))]
+    keep = np.logical_and.reduce([k for k, _ in parts])
+    spec, token = np.nonzero(keep)
+    return {"spec": spec, "token": token,
+            "entries": np.stack([shifted[:, spec, token] for _, shifted in parts])}
+
+
+def labels_every_example(collected: dict, samples: dict, height: int, width: int) -> dict:
+    """{task: int32 [O, M, S, E * heads]}: `labels` of each shown example in turn, side by
+    side, for one probe output per example."""
+    per_example = [labels(collected, {"spec": samples["spec"], "entry": entries,
+                                      "example": np.full(len(samples["spec"]), e)}, height, width)
+                   for e, entries in enumerate(samples["entries"])]
+    return {task: np.concatenate([y[task] for y in per_example], -1) for task in per_example[0]}
 
 
 def labels(collected: dict, samples: dict, height: int, width: int) -> dict:

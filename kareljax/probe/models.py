@@ -63,27 +63,37 @@ class HeadLayout:
     """Which output logits belong to which head, for tasks padded to `num_heads` x `num_outputs`.
 
     mask bool [num_heads, num_outputs]; offset int32 [num_heads] (first logit of each head);
-    valid bool [num_heads] (the task has this head).
+    valid bool [num_heads] (the task has this head); group int32 [num_heads] or None: the output
+    (a set of heads) each head belongs to when a probe predicts several labels from one state
+    (one output per shown example, docs/spec.md §8), scored as the mean over outputs of all of
+    an output's heads right. None: one output.
     """
 
     mask: np.ndarray
     offset: np.ndarray
     valid: np.ndarray
+    group: np.ndarray | None = None
 
     @classmethod
-    def of(cls, heads: tuple[int, ...], num_heads: int, num_outputs: int) -> "HeadLayout":
-        if len(heads) > num_heads or sum(heads) > num_outputs:
-            raise ValueError(f"heads {heads} do not fit {num_heads} heads / {num_outputs} logits")
+    def of(cls, heads: tuple[int, ...], num_heads: int, num_outputs: int,
+           groups: int = 1) -> "HeadLayout":
+        """The layout of a task with `heads`, repeated for `groups` outputs."""
+        every = tuple(heads) * groups
+        if len(every) > num_heads or sum(every) > num_outputs:
+            raise ValueError(f"heads {every} do not fit {num_heads} heads / {num_outputs} logits")
         mask = np.zeros((num_heads, num_outputs), bool)
         offset = np.zeros(num_heads, np.int32)
         start = 0
-        for h, size in enumerate(heads):
+        for h, size in enumerate(every):
             mask[h, start:start + size] = True
             offset[h] = start
             start += size
-        valid = np.arange(num_heads) < len(heads)
+        valid = np.arange(num_heads) < len(every)
         mask[~valid, 0] = True  # keeps absent heads finite; their loss is masked out
-        return cls(mask, offset, valid)
+        group = None
+        if groups > 1:
+            group = np.where(valid, np.arange(num_heads) // max(len(heads), 1), 0).astype(np.int32)
+        return cls(mask, offset, valid, group)
 
 
 def head_logits(logits, mask):
@@ -92,11 +102,18 @@ def head_logits(logits, mask):
 
 
 def loss_and_correct(logits, labels, layout: HeadLayout):
-    """(mean cross-entropy summed over heads, bool [B] all heads right) for labels [B, heads]."""
+    """(mean cross-entropy summed over heads, [B] all heads right) for labels [B, heads]; with
+    several outputs (`layout.group`), the fraction of outputs with all their heads right."""
     per_head = head_logits(logits, layout.mask)
     lse = jax.nn.logsumexp(per_head, axis=-1)
     target = jnp.take_along_axis(logits, layout.offset[None] + jnp.maximum(labels, 0), axis=1)
     loss = ((lse - target) * layout.valid[None]).sum(-1).mean()
     predicted = jnp.argmax(per_head, axis=-1) - layout.offset[None]
-    correct = ((predicted == labels) | ~layout.valid[None]).all(-1)
-    return loss, correct
+    right = (predicted == labels) | ~layout.valid[None]                  # [B, heads]
+    if layout.group is None:
+        return loss, right.all(-1)
+    heads = layout.group.shape[0]
+    member = (layout.group[:, None] == jnp.arange(heads)[None]) & layout.valid[:, None]
+    present = member.any(0)                                              # [outputs]
+    output_right = ~((~right)[:, :, None] & member[None]).any(1)         # [B, outputs]
+    return loss, (output_right & present[None]).sum(-1) / jnp.maximum(present.sum(), 1)

@@ -34,7 +34,7 @@ class ScanOptions:
     offsets: tuple[int, ...] = labels.OFFSETS
     seeds: int = 3
     alts: tuple[int, ...] | None = None        # None: every alternative that was collected
-    example: int = 0                           # labels from this shown example; -1: from all
+    example: int = 0                           # labels from this shown example; -1: an output each
     correct_only: bool = False
     statements: tuple[int, ...] = ()           # (first, stop): only those statements' tokens
     max_train_samples: int = 100_000
@@ -94,6 +94,12 @@ def _split_samples(collection: dict, options: ScanOptions, limit: int, rows: np.
                    height: int, width: int) -> tuple[dict, dict]:
     """(samples, labels {task: [O, M, S', heads]}) of one split: they depend on the programs
     and traces only, so every layer view of a per-layer collection shares them."""
+    if options.example == labels.ALL_EXAMPLES:   # one sample per state, a label per example
+        samples = labels.aligned_every_example(collection, options.offsets,
+                                               options.correct_only, options.statements)
+        samples = _subsample(samples, limit, seed=0)
+        y = labels.labels_every_example(collection, samples, height, width)  # [O, M, S, E*heads]
+        return samples, {task: values[:, :, rows] for task, values in y.items()}
     samples = labels.aligned(collection, options.offsets, options.example,
                              correct_only=options.correct_only,
                              statements=options.statements)
@@ -135,8 +141,9 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
                       jax.random.fold_in(jax.random.key(1000 + seed), salt),
                       ys[0][idx], ys[1][idx], ys[2][idx], stacked["mask"][idx],
                       stacked["offset"][idx], stacked["valid"][idx], *xs,
-                      np.array(counts, np.int32), hidden=hidden, num_outputs=num_outputs,
-                      options=options.fit)
+                      np.array(counts, np.int32),
+                      stacked["group"][idx] if "group" in stacked else None,
+                      hidden=hidden, num_outputs=num_outputs, options=options.fit)
         out = jax.tree.map(np.asarray, out)
         taken = min(chunk, num - start)
         out_rows += [{"val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
@@ -148,11 +155,17 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
     return out_rows
 
 
-def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray) -> float:
+def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, outputs: int = 1) -> float:
     """Test accuracy of always answering the train split's most frequent label (all heads
-    together, as a probe is scored): the chance level a probe must beat."""
+    together, as a probe is scored): the chance level a probe must beat. With several `outputs`
+    (the heads in `outputs` equal blocks), the mean of each output's."""
     if not len(y_train) or not len(y_test):
         return float("nan")
+    if outputs > 1:
+        width = y_train.shape[1] // outputs
+        return float(np.mean([majority_accuracy(y_train[:, o * width:(o + 1) * width],
+                                                y_test[:, o * width:(o + 1) * width])
+                              for o in range(outputs)]))
     values, counts = np.unique(y_train, axis=0, return_counts=True)
     return float((y_test == values[counts.argmax()]).all(-1).mean())
 
@@ -278,13 +291,16 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
                              + (f" or the statements {options.statements}"
                                 if options.statements else ""))
     xs, counts, sizes = _inputs({s: split_data[s][0] for s in split_data})
-    num_heads = max(len(t.heads) for t in task_list)
-    num_outputs = max(sum(t.heads) for t in task_list)
+    # Labels from every shown example: one output (the task's heads) per example.
+    outputs = (labels.shown_examples(collections["train"])
+               if options.example == labels.ALL_EXAMPLES else 1)
+    num_heads = outputs * max(len(t.heads) for t in task_list)
+    num_outputs = outputs * max(sum(t.heads) for t in task_list)
 
     # Probe list: (offset, semantics, task) for each seed.
     keys_of = list(itertools.product(range(len(options.offsets)), range(len(semantics)),
                                      range(len(task_list))))
-    layouts = [models.HeadLayout.of(t.heads, num_heads, num_outputs) for t in task_list]
+    layouts = [models.HeadLayout.of(t.heads, num_heads, num_outputs, outputs) for t in task_list]
 
     def labels_for(split, size):
         y = split_data[split][1]
@@ -295,9 +311,11 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
         return out
 
     ys = [labels_for(s, size) for s, size in zip(SPLITS, sizes)]
-    stacked = {f: np.stack([getattr(layouts[t], f) for _, _, t in keys_of])
-               for f in ("mask", "offset", "valid")}
-    majority = [majority_accuracy(ys[0][p, :counts[0]], ys[2][p, :counts[2]])
+    fields = ("mask", "offset", "valid") + (("group",) if outputs > 1 else ())
+    stacked = {f: np.stack([getattr(layouts[t], f) for _, _, t in keys_of]) for f in fields}
+    width = [outputs * len(task_list[t].heads) for _, _, t in keys_of]
+    majority = [majority_accuracy(ys[0][p, :counts[0], :width[p]], ys[2][p, :counts[2], :width[p]],
+                                  outputs)
                 for p in range(len(keys_of))]
     count_fields = _sample_counts(counts, tuple(prepared[s][0]["available"] for s in SPLITS))
     results = []

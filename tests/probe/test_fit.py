@@ -88,6 +88,20 @@ def test_head_layout_scores_multi_head_tasks():
     assert correct.tolist() == [True, False] and np.isfinite(loss)
 
 
+def test_several_outputs_score_the_share_of_outputs_with_every_head_right():
+    """Labels from two shown examples: heads (3, 2) per output, twice; a sample scores the
+    share of outputs whose heads are all right."""
+    layout = models.HeadLayout.of((3, 2), 5, 11, groups=2)
+    assert layout.group.tolist() == [0, 0, 1, 1, 0] and layout.valid.tolist() == [True] * 4 + [False]
+    logits = np.full((2, 11), -9.0, np.float32)
+    logits[:, [0, 4]] = 5          # output 0: head 0 says 0, head 1 says 1
+    logits[0, [5, 9]] = 5          # output 1, sample 0: head 2 says 0, head 3 says 1
+    logits[1, [6, 9]] = 5          # sample 1: head 2 says 1
+    labels = np.array([[0, 1, 0, 1, -1], [0, 1, 0, 1, -1]], np.int32)
+    loss, score = models.loss_and_correct(logits, labels, layout)
+    assert np.asarray(score).tolist() == [1.0, 0.5] and np.isfinite(loss)
+
+
 def test_options_validate():
     with pytest.raises(ValueError, match="multiple"):
         fit.FitOptions(steps=100, eval_every=30)

@@ -181,6 +181,18 @@ def two_world_collected(model):
                                  alts=ALTS, forced=True)
 
 
+def test_every_example_labels_sit_side_by_side_for_one_sample(two_world_collected):
+    collected = two_world_collected
+    every = labels.aligned_every_example(collected, offsets=(0,))
+    assert every["token"].tolist() == [0, 1, 2] and every["entries"].shape[0] == 5
+    got = labels.labels_every_example(collected, every, 4, 4)
+    for e in range(5):
+        one = labels.labels(collected, labels.aligned(collected, offsets=(0,), example=e), 4, 4)
+        for task, values in one.items():
+            heads = values.shape[-1]
+            np.testing.assert_array_equal(got[task][..., e * heads:(e + 1) * heads], values)
+
+
 def test_labels_from_all_shown_examples(two_world_collected):
     collected = two_world_collected
     assert labels.shown_examples(collected) == 5

@@ -125,16 +125,31 @@ def test_statement_ranges_probe_those_statements_and_say_so(tmp_path, model):
         scan.scan_step(directory, beyond)
 
 
-def test_labels_from_all_shown_examples_give_five_samples_per_token_and_say_so(tmp_path, model):
+def test_labels_from_all_shown_examples_give_one_sample_with_five_outputs(tmp_path, model):
+    """The original's option: each state once, a probe output (the task's heads) per shown
+    example, scored as the mean over outputs; chance is the mean of each output's."""
     directory = _collect_store(tmp_path, "icml_cpu", model)
-    options = scan.ScanOptions(depths=("linear",), tasks=("facing",), offsets=(-1,), seeds=1,
-                               fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
+    options = scan.ScanOptions(depths=("linear",), tasks=("facing", "position"), offsets=(-1,),
+                               seeds=1, fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
     one = scan.scan_step(directory, options)
     every = scan.scan_step(directory, dataclasses.replace(options, example=labels.ALL_EXAMPLES))
     assert all("example" not in r for r in one)
     assert all(r["example"] == labels.ALL_EXAMPLES for r in every)
-    # every example's run has as many actions (straight-line programs), so 5x the samples
-    assert every[0]["train_samples"] == 5 * one[0]["train_samples"]
+    # every example's run has as many actions (straight-line programs): the same samples
+    assert [r["train_samples"] for r in every] == [r["train_samples"] for r in one]
+    collection = store.read_split(directory, "train")
+    samples = labels.aligned_every_example(collection, (-1,))
+    y = labels.labels_every_example(collection, samples, 6, 6)
+    assert y["facing"].shape[-1] == 5 and y["position"].shape[-1] == 10   # 5 outputs
+    train_y = y["facing"][0, :, 0]
+    test_collection = store.read_split(directory, "test")
+    test_y = labels.labels_every_example(
+        test_collection, labels.aligned_every_example(test_collection, (-1,)), 6, 6)["facing"][0, :, 0]
+    facing = next(r for r in every if r["task"] == "facing" and r["semantics"] == "original")
+    chance = np.mean([scan.majority_accuracy(train_y[:, [e]], test_y[:, [e]]) for e in range(5)])
+    assert facing["majority_acc"] == pytest.approx(chance)
+    for r in every:      # a mean over five outputs of 0/1 scores per sample
+        assert 0 <= r["test_acc"] <= 1
     with pytest.raises(ValueError, match="example: -2"):
         scan.ScanOptions(example=-2)
 
