@@ -226,10 +226,17 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         rows.append([str(s), phase_of(s, run.total_steps), pct(g.get("correct")),
                      pct(g.get("correct_gen")), pct(g.get("distinct"))]
                     + [pct(content.get(d, {}).get(s)) for d in depths]
-                    + [f"{trained_on[s]:,}" if s in trained_on else "—"])
+                    + [f"{trained_on[s]:,}" if s in trained_on else "—",
+                       "reference (forced)" if s in run.forced_steps else "own"])
     md += _table(["step", "the paper's phase", "correct", "correct_gen", "distinct programs"]
                  + [f"content: {DEPTH_LABELS.get(d, d)}" for d in depths]
-                 + ["probe train samples"], rows)
+                 + ["probe train samples", "programs probed"], rows)
+    if run.forced_steps:
+        md += ["", "Programs probed: the model's own greedy programs, except at "
+               + ", ".join(f"step {s}" for s in sorted(run.forced_steps))
+               + ", where the reference programs were fed by forced decoding (the untrained "
+               "model's own programs are degenerate); there, labels at offsets 0 and later "
+               "follow actions the model did not choose."]
     reference = (run.floors or {}).get("reference_distinct")
     md += ["", "Distinct programs: how many different programs the model wrote for the test "
            "specs, as a share of the specs (one program for every spec while it babbles)"

@@ -58,6 +58,7 @@ class RunData:
     notes: list[str]                     # what was missing and what was skipped
     floors: dict | None = None           # {noop_floor, best_constant[, reference_distinct]}
                                          # of `kareljax eval`
+    forced_steps: frozenset = frozenset()  # steps collected on the reference programs (forced)
 
 
 def read_results(path: str) -> list[dict]:
@@ -233,6 +234,19 @@ def load_run(workdir: str) -> RunData:
                      "does not have it")
     floors = read_floors(workdir, notes)
     return RunData(workdir, results, layer_results, generation, metrics[0], metrics[1],
-                   total_steps, notes, floors)
+                   total_steps, notes, floors, read_forced_steps(workdir))
+
+
+def read_forced_steps(workdir: str) -> frozenset:
+    """The collected steps whose programs were the references fed by forced decoding, not the
+    model's own (unreadable indexes are left out; `read_generation` notes them)."""
+    forced = set()
+    for step, directory in store.step_dirs(workdir).items():
+        try:
+            if store.read_index(directory).get("forced"):
+                forced.add(step)
+        except (store.CollectionReadError, OSError):
+            continue
+    return frozenset(forced)
 
 

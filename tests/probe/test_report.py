@@ -3,6 +3,7 @@ and report.md out, with the numbers checked against numpy."""
 import argparse
 import json
 import os
+import pathlib
 import re
 
 import numpy as np
@@ -163,10 +164,12 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
         assert (f"| {step} | {report.phase_of(step, TOTAL_STEPS)} | {report.pct(gen[step])} | "
                 f"{report.pct(correct_gen)} | {report.pct(distinct[step])} |") in md
     assert "the reference programs: 61.3 %." in md
-    # Each checkpoint's row ends with the train samples its probes rest on (100 in this run).
-    assert "| probe train samples |" in md
+    # Each checkpoint's row ends with the train samples its probes rest on (100 in this run)
+    # and which programs were probed (the model's own here: nothing was forced).
+    assert "| probe train samples | programs probed |" in md
     for step in STEPS:
-        assert re.search(rf"\| {step} \|[^\n]*\| 100 \|\n", md), step
+        assert re.search(rf"\| {step} \|[^\n]*\| 100 \| own \|\n", md), step
+    assert "Programs probed:" not in md
     # By reference length at the last step, as numpy counts it.
     with np.load(run_dir / "collect" / f"step_{TOTAL_STEPS:08d}" / "test-00000.npz") as data:
         lengths, right, right_gen, made = (data[k] for k in (
@@ -288,6 +291,12 @@ def test_a_forced_baseline_step_has_no_generation_accuracy(tmp_path):
     run = report_data.load_run(str(directory))
     assert 0 not in run.generation and 100 in run.generation
     assert any("forced decoding" in n for n in run.notes)
+    assert run.forced_steps == {0}
+    # The report says which programs each step's probes saw.
+    md = pathlib.Path(report.write_report(str(directory))["report"]).read_text()
+    assert re.search(r"\| 0 \|[^\n]*\| reference \(forced\) \|\n", md)
+    assert re.search(r"\| 100 \|[^\n]*\| own \|\n", md)
+    assert "Programs probed: the model's own greedy programs, except at step 0" in md
 
 
 def test_a_collected_step_without_probes_is_noted(tmp_path):
