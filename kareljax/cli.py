@@ -35,8 +35,8 @@ def main(argv=None) -> int:
     `--config.PATH=VALUE` arguments are taken out first and handed to the command as
     `args.config_overrides` (commands with a `--config` option apply them).
     """
-    from kareljax.config_files import split_overrides
-    from kareljax.data.dataset_config import ConfigError
+    from kareljax.config_files import ConfigError, split_overrides
+    from kareljax.errors import KareljaxError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -51,6 +51,9 @@ def main(argv=None) -> int:
     args.config_overrides = overrides
     try:
         return args.run(args) or 0
+    except KareljaxError as e:   # bad input or a damaged file: what and how to repair, no traceback
+        print(f"kareljax {args.command}: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         # What a command finishes it keeps (checkpoints, collected steps, scanned steps, built
         # splits), so the same command continues; no traceback for a Ctrl-C.

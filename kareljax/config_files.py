@@ -14,9 +14,19 @@ from typing import Sequence
 
 import ml_collections
 
-from kareljax.data.dataset_config import ConfigError
+from kareljax.errors import KareljaxError
 
 CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "configs"
+
+
+class ConfigError(KareljaxError, ValueError):
+    """A config value that cannot work; the message starts with the option's name."""
+
+
+def require(ok: bool, option: str, message: str) -> None:
+    """ConfigError "<option>: <message>" unless `ok`."""
+    if not ok:
+        raise ConfigError(f"{option}: {message}")
 
 
 def known_presets() -> list[str]:

@@ -14,6 +14,7 @@ import os
 import sys
 
 from kareljax.commands import int_at_least
+from kareljax.config_files import ConfigError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,11 +48,11 @@ def _steps(spec: str, available: list[int]) -> list[int]:
     try:
         steps = [int(s) for s in spec.split(",") if s.strip()]
     except ValueError:
-        raise ValueError(f"--steps: 'all', 'latest' or step numbers like 0,500, got '{spec}'"
-                         ) from None
+        raise ConfigError(f"--steps: 'all', 'latest' or step numbers like 0,500, got '{spec}'"
+                          ) from None
     missing = [s for s in steps if s != 0 and s not in available]
     if missing:
-        raise ValueError(f"--steps: no checkpoint of steps {missing}; the run has {available}")
+        raise ConfigError(f"--steps: no checkpoint of steps {missing}; the run has {available}")
     return steps
 
 
@@ -63,8 +64,8 @@ def _alts(spec: str) -> tuple[int, ...]:
         if any(not 0 <= a < len(ALT_MAPS) for a in alts):
             raise ValueError
     except ValueError:
-        raise ValueError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
-                         f"separated by commas (or none: ''), got '{spec}'") from None
+        raise ConfigError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
+                          f"separated by commas (or none: ''), got '{spec}'") from None
     return alts
 
 
@@ -73,8 +74,8 @@ def _splits(spec: str) -> list[str]:
 
     splits = [s.strip() for s in spec.split(",") if s.strip()]
     if not splits or set(splits) - set(SPLITS):
-        raise ValueError(f"--splits: some of {', '.join(SPLITS)} separated by commas, got "
-                         f"'{spec}'")
+        raise ConfigError(f"--splits: some of {', '.join(SPLITS)} separated by commas, got "
+                          f"'{spec}'")
     return splits
 
 
@@ -166,18 +167,14 @@ def run(args: argparse.Namespace) -> int:
     from kareljax.data import dataset_config, pipeline
     from kareljax.eval.evaluate import program_grammar
     from kareljax.probe import collect, store
+    from kareljax.errors import KareljaxError
     from kareljax.train import load
-    from kareljax.train.checkpoints import CheckpointReadError
 
-    try:
-        config = load.run_config(args.workdir)
-        steps = _steps(args.steps, load.checkpoint_steps(args.workdir))
-        alts = _alts(args.alts)
-        splits = _splits(args.splits)
-        readers = {s: pipeline.DatasetReader(config.data, s) for s in splits}
-    except (load.RunNotFoundError, pipeline.MissingDatasetError, ValueError) as e:
-        print(f"kareljax collect: {e}", file=sys.stderr)
-        return 2
+    config = load.run_config(args.workdir)
+    steps = _steps(args.steps, load.checkpoint_steps(args.workdir))
+    alts = _alts(args.alts)
+    splits = _splits(args.splits)
+    readers = {s: pipeline.DatasetReader(config.data, s) for s in splits}
     data = config.data
     layout = dataset_config.layout(data)
     grammar = program_grammar(data)
@@ -185,20 +182,15 @@ def run(args: argparse.Namespace) -> int:
     todo = [s for s in steps if args.overwrite or s not in done]
     broken = {s: t for s, t in store.broken_links(args.workdir).items() if s in todo}
     if broken and not args.overwrite:     # nothing could be written through them
-        for step, target in broken.items():
-            print(f"kareljax collect: {store.broken_link_message(args.workdir, step, target)}",
-                  file=sys.stderr)
-        return 2
+        raise KareljaxError("; ".join(store.broken_link_message(args.workdir, step, target)
+                                      for step, target in broken.items()))
     if note := _kept_with_other_options(args.workdir, [s for s in steps if s not in todo], alts,
                                         args):
         print(note, file=sys.stderr)
     for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr, disable=not todo):
-        try:
-            model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
-                args.workdir, step)[1]
-        except CheckpointReadError as e:     # the steps collected before it stay
-            tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
-            return 2
+        # A checkpoint that does not read back stops here; the steps collected before stay.
+        model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
+            args.workdir, step)[1]
         directory = store.step_dir(args.workdir, step)
         options = _options(step, alts, args)
         meta = {"step": step, **options,
@@ -209,19 +201,15 @@ def run(args: argparse.Namespace) -> int:
         try:
             have, aside = _kept_splits(directory, meta, args.overwrite)
         except store.CollectionReadError as e:
-            tqdm.write(f"kareljax collect: step {step}: {e}; `--steps {step} --overwrite` "
-                       "collects it again", file=sys.stderr)
-            return 2
+            raise store.CollectionReadError(
+                f"step {step}: {e}", hint=f"`--steps {step} --overwrite` collects it again") from e
         counts = {split: _spec_count(split, len(reader), args)
                   for split, reader in readers.items() if split not in have}
         try:
             _collect_splits(model, readers, counts, directory, meta, args, layout, grammar,
                             data)
-        except BaseException as e:          # Ctrl-C included: a replaced collection comes back
-            store.put_back(directory, aside)
-            if isinstance(e, pipeline.DatasetReadError):   # the steps collected before stay
-                tqdm.write(f"kareljax collect: {e}", file=sys.stderr)
-                return 2
+        except BaseException:       # Ctrl-C and a damaged dataset included: the replaced
+            store.put_back(directory, aside)    # collection comes back, earlier steps stay
             raise
         store.remove(aside)
     print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")

@@ -35,18 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--output", required=True, help="the .jsonl or .jsonl.gz file to write")
 
 
-def _fail(message: str) -> int:
-    print(f"kareljax data: {message}", file=sys.stderr)
-    return 2
-
-
 def _load(args):
     from kareljax import config_files
     from kareljax.data import dataset_config
 
     config = config_files.load(args.config, args.config_overrides)
     if "data" not in config:
-        raise dataset_config.ConfigError(f"--config: {args.config} has no data section")
+        raise config_files.ConfigError(f"--config: {args.config} has no data section")
     if args.data_dir:
         config.data.data_dir = args.data_dir
     dataset_config.validate(config.data)
@@ -72,12 +67,9 @@ def _build(data, quiet: bool = False) -> float:
 def run(args: argparse.Namespace) -> int:
     from kareljax.data import dataset_config
 
-    try:
-        data = _load(args)
-        if args.data_command == "export":
-            dataset_config.split_size(data, args.split)
-    except dataset_config.ConfigError as e:
-        return _fail(str(e))
+    data = _load(args)
+    if args.data_command == "export":
+        dataset_config.split_size(data, args.split)
     seconds = _build(data, quiet=args.data_command == "export")
     if args.data_command == "build":
         from kareljax.data import tfds_karel
@@ -101,7 +93,7 @@ def _export(data, args) -> int:
         try:
             out += export.to_golden(batch, data.max_steps)
         except export.ExportMismatchError as e:
-            return _fail(f"{reader.name} {args.split}: {e}")
+            raise export.ExportMismatchError(f"{reader.name} {args.split}: {e}") from e
     records.write_records(args.output, out)
     print(f"wrote {len(out)} records of {reader.name} {args.split} to {args.output}")
     return 0

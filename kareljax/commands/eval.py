@@ -39,18 +39,12 @@ def run(args: argparse.Namespace) -> int:
     from kareljax.eval import baselines, evaluate
     from kareljax.karel import printer
     from kareljax.train import load
-    from kareljax.train.checkpoints import CheckpointReadError
 
-    try:
-        config = load.run_config(args.workdir)
-        step, model = load.load_model(args.workdir, args.step)
-        reader = pipeline.DatasetReader(config.data, args.split)
-        count = len(reader) if args.limit is None else min(args.limit, len(reader))
-        records = reader.read(np.arange(count))
-    except (load.RunNotFoundError, pipeline.MissingDatasetError, pipeline.DatasetReadError,
-            CheckpointReadError) as e:
-        print(f"kareljax eval: {e}", file=sys.stderr)
-        return 2
+    config = load.run_config(args.workdir)
+    step, model = load.load_model(args.workdir, args.step)
+    reader = pipeline.DatasetReader(config.data, args.split)
+    count = len(reader) if args.limit is None else min(args.limit, len(reader))
+    records = reader.read(np.arange(count))
     with tqdm(total=count, desc=f"decoding {args.split} (step {step})", unit="spec",
               file=sys.stderr) as bar:
         summary, results = evaluate.evaluate(model, config.data, records, args.batch_size,

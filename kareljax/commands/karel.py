@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         inputs = records.read_records(args.input)
-    except (OSError, records.RecordFileError) as e:
+    except OSError as e:
         print(f"kareljax karel run: {e}", file=sys.stderr)
         return 2
     outputs = records.run_records(inputs, args.engine, max_steps, progress=True)

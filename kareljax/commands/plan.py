@@ -35,31 +35,23 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from kareljax import config_files
-    from kareljax.data.dataset_config import ConfigError
+    from kareljax.config_files import ConfigError
     from kareljax.plan import report, run as plan_run, stages, targets
+    from kareljax.train import train_config
 
-    try:
-        for name in args.target:
-            targets.resolve(name)
-        chosen = tuple(args.stage or stages.STAGES)
-        unknown = [s for s in chosen if s not in stages.STAGES]
-        if unknown:
-            raise ConfigError(f"--stage: unknown {unknown}; the stages are {stages.STAGES}")
-        if not 0 < args.mfu <= 1 or args.batch_size < 1:
-            raise ConfigError("--mfu must be in (0, 1] and --batch-size at least 1")
-        config = config_files.load(args.config, args.config_overrides)
-        from kareljax.train import train_config
-        train_config.validate(config)
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"kareljax plan: {e}", file=sys.stderr)
-        return 2
-    try:
-        rows = plan_run.run(config, args.target, stages=chosen, batch=args.batch_size,
-                            progress=None if args.json else
-                            lambda line: print(line, file=sys.stderr, flush=True))
-    except targets.MissingCompilerError as e:
-        print(f"kareljax plan: {e}", file=sys.stderr)
-        return 2
+    for name in args.target:
+        targets.resolve(name)
+    chosen = tuple(args.stage or stages.STAGES)
+    unknown = [s for s in chosen if s not in stages.STAGES]
+    if unknown:
+        raise ConfigError(f"--stage: unknown {unknown}; the stages are {stages.STAGES}")
+    if not 0 < args.mfu <= 1 or args.batch_size < 1:
+        raise ConfigError("--mfu must be in (0, 1] and --batch-size at least 1")
+    config = config_files.load(args.config, args.config_overrides)
+    train_config.validate(config)
+    rows = plan_run.run(config, args.target, stages=chosen, batch=args.batch_size,
+                        progress=None if args.json else
+                        lambda line: print(line, file=sys.stderr, flush=True))
     summary = plan_run.totals(config, rows, args.mfu)
     if args.json:
         per_target = {s["target"]: s for s in summary}

@@ -39,13 +39,8 @@ def _scan_is_current(workdir: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from kareljax import cli, config_files
-    from kareljax.data.dataset_config import ConfigError
 
-    try:
-        config = config_files.load(args.config, args.config_overrides)
-    except ConfigError as e:
-        print(f"kareljax reproduce: {e}", file=sys.stderr)
-        return 2
+    config = config_files.load(args.config, args.config_overrides)
     name = os.path.splitext(os.path.basename(config_files.resolve(args.config)))[0]
     workdir = args.workdir or os.path.join("runs", name)
     from kareljax.probe import options as probe_options

@@ -116,15 +116,12 @@ def run(args: argparse.Namespace) -> int:
     import os
     import time
     from tqdm import tqdm
-    from kareljax.data.dataset_config import ConfigError
+    from kareljax.config_files import ConfigError
+    from kareljax.errors import KareljaxError
     from kareljax.probe import scan, store
     from kareljax.whole_files import write_whole
 
-    try:
-        options = scan_options(args.profile, args.config_overrides)
-    except (ConfigError, ValueError, TypeError) as e:
-        print(f"kareljax scan: {e}", file=sys.stderr)
-        return 2
+    options = scan_options(args.profile, args.config_overrides)
     steps, incomplete, skipped = [], [], []
     for step in store.collected_steps(args.workdir):
         try:
@@ -143,9 +140,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if not steps:
         what = "no complete, readable collection" if incomplete or skipped else "nothing collected"
-        print(f"kareljax scan: {what} under {args.workdir}/collect: run `kareljax collect "
-              f"--workdir {args.workdir}` first", file=sys.stderr)
-        return 2
+        raise KareljaxError(f"{what} under {args.workdir}/collect",
+                            hint=f"run `kareljax collect --workdir {args.workdir}` first")
     first = store.read_index(store.step_dir(args.workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     layers = store.layer_count(store.step_dir(args.workdir, steps[0]), first)
@@ -171,8 +167,7 @@ def run(args: argparse.Namespace) -> int:
                     _drop_from_total(bar, per_step - (bar.n - done_before))
                     continue
                 except ValueError as e:  # a collection the options cannot use; earlier steps stay cached
-                    print(f"kareljax scan: step {step}: {e}", file=sys.stderr)
-                    return 2
+                    raise ConfigError(f"step {step}: {e}") from e
                 write_cached(cache, step, cached)
             else:
                 reused.append(step)

@@ -48,25 +48,20 @@ def _interrupted(workdir: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from kareljax import config_files
-    from kareljax.data.dataset_config import ConfigError
-    from kareljax.data.pipeline import DatasetReadError
+    from kareljax.config_files import ConfigError
     from kareljax.train import loop, train_config
     from kareljax.train.checkpoints import CheckpointReadError
 
-    try:
-        config = config_files.load(args.config, args.config_overrides)
-        train_config.validate(config)
-    except ConfigError as e:
-        return _fail(str(e))
+    config = config_files.load(args.config, args.config_overrides)
+    train_config.validate(config)
     if os.path.exists(args.workdir) and not os.path.isdir(args.workdir):
-        return _fail(f"--workdir {args.workdir} is a file, not a run directory")
+        raise ConfigError(f"--workdir {args.workdir} is a file, not a run directory")
     try:
         result = loop.train(config, args.workdir, progress_bar=not args.no_progress)
-    except (ConfigError, DatasetReadError) as e:
-        return _fail(str(e))
     except CheckpointReadError as e:
-        return _fail(f"{e}\nTo train this run again from step 0, move {e.directory} elsewhere "
-                     "(kareljax deletes no checkpoint).")
+        e.hint = (f"to train this run again from step 0, move {e.directory} elsewhere "
+                  "(kareljax deletes no checkpoint)")
+        raise
     except loop.NonFiniteLossError as e:
         return _fail(str(e), status=1)
     except KeyboardInterrupt:           # the checkpoint being written was finished on the way out

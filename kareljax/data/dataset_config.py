@@ -9,14 +9,11 @@ import json
 
 import ml_collections
 
+from kareljax.config_files import ConfigError, require
 from kareljax.data import presets, tokens
 from kareljax.data.program_options import ProgramOptions, per_length_counts
 
 SPLITS = ("train", "val", "test")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work; the message starts with the option's name."""
 
 
 def program_options(data: ml_collections.ConfigDict) -> ProgramOptions:
@@ -50,8 +47,7 @@ def train_lengths(data: ml_collections.ConfigDict) -> tuple[int, ...]:
 
 
 def _require(ok: bool, option: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"data.{option}: {message}")
+    require(ok, f"data.{option}", message)
 
 
 def validate(data: ml_collections.ConfigDict) -> None:

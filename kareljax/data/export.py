@@ -10,12 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from kareljax.data import generate, tokens
+from kareljax.errors import KareljaxError
 from kareljax.karel import printer, records as golden_records, world
 
 _GLYPHS = np.array(list(tokens.CELL_GLYPHS))
 
 
-class ExportMismatchError(RuntimeError):
+class ExportMismatchError(KareljaxError, RuntimeError):
     """A stored output differs from the interpreter's: the dataset is corrupt or stale."""
 
 

@@ -26,17 +26,18 @@ from array_record.python import array_record_module
 
 from kareljax.data import batches as batch_arrays
 from kareljax.data import dataset_config, example_codec, tfds_karel
+from kareljax.errors import KareljaxError
 
 MEMORY_LIMIT_BYTES = 4 << 30
 _FOREVER_EPOCHS = 10 ** 9
 _LENGTH_CHUNK = 65536
 
 
-class MissingDatasetError(FileNotFoundError):
+class MissingDatasetError(KareljaxError, FileNotFoundError):
     """The dataset has not been built (run `kareljax data build`)."""
 
 
-class DatasetReadError(RuntimeError):
+class DatasetReadError(KareljaxError, RuntimeError):
     """A built dataset's file does not read back (damaged, or partly copied). The message says
     how to build it again: it is generated from its config, so a rebuild writes the same bytes."""
 

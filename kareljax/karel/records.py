@@ -15,6 +15,7 @@ from collections import defaultdict
 import numpy as np
 
 from kareljax import json_lines
+from kareljax.errors import KareljaxError
 from kareljax.karel import parser, reference, syntax
 from kareljax.karel import world as world_lib
 
@@ -26,7 +27,7 @@ class RecordFormatError(ValueError):
     """A record without the fields a run needs, or whose worlds differ in size."""
 
 
-class RecordFileError(ValueError):
+class RecordFileError(KareljaxError, ValueError):
     """A records file line that is not a JSON object."""
 
 

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 import ml_collections
 
 from kareljax import config_files
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
 from kareljax.plan import compile as compile_lib
 from kareljax.plan import stages as stages_lib
 from kareljax.plan import targets as targets_lib

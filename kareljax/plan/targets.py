@@ -22,13 +22,14 @@ import dataclasses
 import os
 from importlib import resources
 
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
+from kareljax.errors import KareljaxError
 
 GiB = 2 ** 30
 SPEC_DIR = "gpu_specs"
 
 
-class MissingCompilerError(RuntimeError):
+class MissingCompilerError(KareljaxError, RuntimeError):
     """The TPU or GPU compiler a target needs is not installed."""
 
 

@@ -29,8 +29,11 @@ def scan_options(profile: str, overrides: list[str]):
     values["alts"] = tuple(values["alts"]) or None
     for key in ("depths", "tasks", "offsets", "statements"):
         values[key] = tuple(values[key])
-    values["fit"] = fit.FitOptions(**values["fit"])
-    return scan.ScanOptions(**values)
+    try:
+        values["fit"] = fit.FitOptions(**values["fit"])
+        return scan.ScanOptions(**values)
+    except (ValueError, TypeError) as e:     # the options' own checks name the option
+        raise config_files.ConfigError(str(e)) from e
 
 
 def probe_section(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

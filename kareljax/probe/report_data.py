@@ -11,6 +11,7 @@ import re
 import numpy as np
 
 from kareljax import json_lines
+from kareljax.errors import KareljaxError
 from kareljax.eval import diversity, length_table
 from kareljax.probe import store
 
@@ -38,7 +39,7 @@ PHASES = (("babbling", 0.0, 0.5), ("syntax acquisition", 0.5, 0.75),
 PHASE_COLORS = ("#dddddd", "#fde9c9", "#d5ecd4")
 
 
-class ReportInputError(Exception):
+class ReportInputError(KareljaxError):
     """A required input is missing or unreadable; the message names the file."""
 
 

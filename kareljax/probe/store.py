@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 
+from kareljax.errors import KareljaxError
 from kareljax.whole_files import write_whole
 
 SHARD_SPECS = 4096
@@ -22,7 +23,7 @@ INDEX = "index.json"
 READ_ERRORS = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile)
 
 
-class CollectionReadError(Exception):
+class CollectionReadError(KareljaxError):
     """A collection file that does not read back (damaged, or partly written or copied); the
     message names the file."""
 
@@ -157,19 +158,15 @@ def read_split(directory: str, split: str) -> dict:
 
 
 def layer_count(directory: str, index: dict | None = None) -> int:
-    """The number of layers in a per-layer collection (0 for one reduced to the mean): the index's
-    "layers", or for an index written before it recorded them, axis 1 of the stored states array
-    (read from the .npy header of its first train shard, without loading the array)."""
+    """The number of layers in a per-layer collection (0 for one reduced to the mean), as its
+    index records them; a per-layer index without the count (kareljax before 2026-11-29) is
+    named with the command that collects it again."""
     index = read_index(directory) if index is None else index
     if not index.get("per_layer"):
         return 0
-    if "layers" in index:
-        return index["layers"]
-    split = "train" if "train" in index["splits"] else next(iter(index["splits"]))
-    shard = os.path.join(directory, index["splits"][split]["shards"][0])
-    with zipfile.ZipFile(shard) as archive, archive.open("states.npy") as member:
-        major, _ = np.lib.format.read_magic(member)
-        read_header = (np.lib.format.read_array_header_1_0 if major == 1
-                       else np.lib.format.read_array_header_2_0)
-        shape, _, _ = read_header(member)
-    return shape[1]
+    if "layers" not in index:
+        raise CollectionReadError(
+            f"{directory}: a per-layer collection whose index has no layer count (an older "
+            "kareljax)", hint=f"`kareljax collect --steps {index.get('step', 'S')} --per-layer "
+            "--overwrite` collects it again")
+    return index["layers"]

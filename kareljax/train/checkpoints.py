@@ -34,6 +34,7 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from kareljax import log_filters
+from kareljax.errors import KareljaxError
 
 KEEP_ROLLING = 2
 
@@ -51,7 +52,7 @@ class Restored:
     config: dict
 
 
-class CheckpointReadError(RuntimeError):
+class CheckpointReadError(KareljaxError, RuntimeError):
     """No checkpoint of a run reads back (or not the one asked for); nothing was moved."""
 
     def __init__(self, message: str, directory: str):

@@ -16,7 +16,7 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
 from kareljax.train import mesh as mesh_lib
 from kareljax.train.step import BATCH_KEYS
 

@@ -7,14 +7,15 @@ import jax
 import ml_collections
 from flax import nnx
 
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
+from kareljax.errors import KareljaxError
 from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import mesh as mesh_lib
 from kareljax.train import optimizer, state as state_lib
 from kareljax.train.loop import CHECKPOINT_DIR, CONFIG_FILE, read_recorded_config
 
 
-class RunNotFoundError(FileNotFoundError):
+class RunNotFoundError(KareljaxError, FileNotFoundError):
     """The workdir holds no run (no config.json) or no checkpoint."""
 
 

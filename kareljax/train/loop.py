@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
 from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import distributed, inputs, optimizer, train_config
 from kareljax.train import mesh as mesh_lib

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
 
 AXES = ("data", "fsdp")
 BATCH = ("data", "fsdp")   # the mesh axes a batch axis is split over

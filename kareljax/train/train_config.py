@@ -15,7 +15,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from kareljax.data import batches, dataset_config
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError, require
 from kareljax.model.sizes import SIZES, ModelSize
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -82,30 +82,25 @@ def dtype(model: ml_collections.ConfigDict):
     return DTYPES[model.dtype]
 
 
-def _require(ok: bool, option: str, message: str) -> None:
-    if not ok:
-        raise ConfigError(f"{option}: {message}")
-
-
 def _int(section, name: str, prefix: str, minimum: int) -> None:
     value = section[name]
-    _require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
+    require(isinstance(value, int) and not isinstance(value, bool) and value >= minimum,
              f"{prefix}.{name}", f"must be an integer >= {minimum}, got {value!r}")
 
 
 def validate_model(model: ml_collections.ConfigDict, sequence_length: int | None = None) -> None:
     size = model_size(model)
     for name in SIZE_FIELDS:
-        _require(getattr(size, name) >= (0 if name == "rotary_dim" else 1), f"model.{name}",
+        require(getattr(size, name) >= (0 if name == "rotary_dim" else 1), f"model.{name}",
                  f"must be positive, got {getattr(size, name)}")
-    _require(model.dtype in DTYPES, "model.dtype",
+    require(model.dtype in DTYPES, "model.dtype",
              f"must be one of {', '.join(DTYPES)}, got {model.dtype!r}")
-    _require(size.d_model % size.n_heads == 0, "model.n_heads",
+    require(size.d_model % size.n_heads == 0, "model.n_heads",
              f"{size.n_heads} heads do not divide d_model {size.d_model}")
-    _require(size.rotary_dim % 2 == 0 and size.rotary_dim <= size.head_dim, "model.rotary_dim",
+    require(size.rotary_dim % 2 == 0 and size.rotary_dim <= size.head_dim, "model.rotary_dim",
              f"must be even and at most the head dim {size.head_dim}, got {size.rotary_dim}")
     if sequence_length is not None:
-        _require(sequence_length <= size.max_len, "model.max_len",
+        require(sequence_length <= size.max_len, "model.max_len",
                  f"the data's examples take {sequence_length} tokens, more than {size.max_len}")
 
 
@@ -117,32 +112,32 @@ def validate_train(train: ml_collections.ConfigDict) -> None:
     for name in ("batch_size", "grad_accum", "num_steps", "checkpoint_every", "keep_latest_every",
                  "log_every"):
         _int(train, name, p, 1)
-    _require(train.batch_size % train.grad_accum == 0, "train.grad_accum",
+    require(train.batch_size % train.grad_accum == 0, "train.grad_accum",
              f"{train.grad_accum} micro-batches do not divide batch_size {train.batch_size}")
-    _require(train.warmup_steps <= train.num_steps, "train.warmup_steps",
+    require(train.warmup_steps <= train.num_steps, "train.warmup_steps",
              f"{train.warmup_steps} is more than num_steps ({train.num_steps})")
-    _require(train.schedule in SCHEDULES, "train.schedule",
+    require(train.schedule in SCHEDULES, "train.schedule",
              f"must be one of {', '.join(SCHEDULES)}, got {train.schedule!r}")
-    _require(0 < train.as_run_warmup_fraction <= 1, "train.as_run_warmup_fraction",
+    require(0 < train.as_run_warmup_fraction <= 1, "train.as_run_warmup_fraction",
              f"must be in (0, 1], got {train.as_run_warmup_fraction}")
-    _require(math.isfinite(train.lr) and train.lr > 0, "train.lr",
+    require(math.isfinite(train.lr) and train.lr > 0, "train.lr",
              f"must be a positive number, got {train.lr}")
-    _require(train.weight_decay >= 0, "train.weight_decay",
+    require(train.weight_decay >= 0, "train.weight_decay",
              f"must be >= 0, got {train.weight_decay}")
     for name in ("b1", "b2"):
-        _require(0 <= train[name] < 1, f"train.{name}", f"must be in [0, 1), got {train[name]}")
-    _require(train.eps > 0, "train.eps", f"must be > 0, got {train.eps}")
-    _require(train.loss_on in batches.LOSS_ON, "train.loss_on",
+        require(0 <= train[name] < 1, f"train.{name}", f"must be in [0, 1), got {train[name]}")
+    require(train.eps > 0, "train.eps", f"must be > 0, got {train.eps}")
+    require(train.loss_on in batches.LOSS_ON, "train.loss_on",
              f"must be one of {', '.join(batches.LOSS_ON)}, got {train.loss_on!r}")
-    _require(train.data_source in DATA_SOURCES, "train.data_source",
+    require(train.data_source in DATA_SOURCES, "train.data_source",
              f"must be one of {', '.join(DATA_SOURCES)}, got {train.data_source!r}")
-    _require(set(train.mesh.keys()) == {"data", "fsdp"}, "train.mesh",
+    require(set(train.mesh.keys()) == {"data", "fsdp"}, "train.mesh",
              f"must have exactly the axes data and fsdp, got {sorted(train.mesh.keys())}")
     for axis in ("data", "fsdp"):
         size = train.mesh[axis]
-        _require(isinstance(size, int) and (size == -1 or size >= 1), f"train.mesh.{axis}",
+        require(isinstance(size, int) and (size == -1 or size >= 1), f"train.mesh.{axis}",
                  f"must be -1 (all remaining devices) or >= 1, got {size!r}")
-    _require(not (train.mesh.data == -1 and train.mesh.fsdp == -1), "train.mesh",
+    require(not (train.mesh.data == -1 and train.mesh.fsdp == -1), "train.mesh",
              "at most one axis may be -1")
 
 
@@ -150,12 +145,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """Raises ConfigError naming the first option of `config` (data, model, train) that cannot
     work. Device-dependent checks (batch vs. mesh size) happen when the mesh is built."""
     for section in ("data", "model", "train"):
-        _require(section in config, section, "the config has no such section")
+        require(section in config, section, "the config has no such section")
     dataset_config.validate(config.data)
     layout = dataset_config.layout(config.data)
     validate_model(config.model, len(layout.template()) - 1 + layout.max_program_tokens)
     validate_train(config.train)
     if config.train.data_source == "fresh":
-        _require(not dataset_config.program_options(config.data).has_conditionals,
+        require(not dataset_config.program_options(config.data).has_conditionals,
                  "train.data_source", "'fresh' draws straight-line programs only; this data "
                  "config has conditionals: use 'dataset'")

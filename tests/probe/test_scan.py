@@ -200,10 +200,13 @@ def test_per_layer_collections_scan_every_layer_and_their_mean(tmp_path, model, 
     layered = store.read_split(parts[True], "train")["states"]
     layers = model.n_layers + 1
     assert layered.shape == (64, layers) + mean.shape[1:]
-    # These indexes lack "layers" (as before db0a433): the count comes from the stored array.
+    # The count comes from the index; one without it (older kareljax) is named, not guessed.
     assert "layers" not in store.read_index(parts[True])
-    assert (store.layer_count(parts[True]), store.layer_count(parts[False])) == (layers, 0)
-    assert store.layer_count(parts[True], {**store.read_index(parts[True]), "layers": 2}) == 2
+    with pytest.raises(store.CollectionReadError, match="--per-layer --overwrite"):
+        store.layer_count(parts[True])
+    assert store.layer_count(parts[False]) == 0
+    assert store.layer_count(parts[True], {**store.read_index(parts[True]),
+                                           "layers": layers}) == layers
     views = scan.layer_views({s: store.read_split(parts[True], s) for s in ("train", "val", "test")})
     assert [layer for layer, _ in views] == [None] + list(range(layers))
     np.testing.assert_allclose(views[0][1]["train"]["states"], mean, atol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from kareljax import cli, config_files
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
 from kareljax.model import SIZES
 from kareljax.train import mesh as mesh_lib
 from kareljax.train import optimizer, train_config

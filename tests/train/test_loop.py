@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from kareljax import cli
-from kareljax.data.dataset_config import ConfigError
+from kareljax.config_files import ConfigError
 from kareljax.train import loop
 from kareljax.train.metrics import read_metrics
 from tests.train.conftest import STEPS, load, losses, overrides, restore
