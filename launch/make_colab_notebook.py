@@ -162,6 +162,25 @@ def show_report(run_dir):
 show_report(RUN)
 """),
     md("""
+## The run from Python
+
+`kareljax.load_run` opens a run directory without the command line: its config, checkpoints, the
+model at any step (0: untrained), the dataset's specs, the model's programs for them and the hidden
+states that produced each program token (the probes' inputs).
+"""),
+    code("""
+import kareljax
+
+run = kareljax.load_run(RUN)
+model = run.model()                          # the newest checkpoint
+specs = run.specs("test", limit=4)
+programs = run.decode(model, specs)
+for ids in programs:
+    print(run.program_text(ids).replace("\\n", " "))
+states = run.hidden_states(model, specs, programs)
+print("checkpoints:", run.checkpoints(), "| hidden states [specs, tokens, d_model]:", states.shape)
+"""),
+    md("""
 ## One accelerator-hour on a TPU or GPU runtime
 
 `configs/accel_1h.py` is the science run sized to about an hour on one TPU v5e chip (Colab's TPU
