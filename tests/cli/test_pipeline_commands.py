@@ -168,7 +168,7 @@ def test_per_layer_collection_keeps_the_models_blocks_plus_one_states(run_dir, t
 
 
 def test_capped_samples_note_names_each_limited_split():
-    from kareljax.commands.scan import capped_samples_note
+    from kareljax.probe.scan_run import capped_samples_note
     full = {"train_samples": 90, "train_available": 90, "val_samples": 30, "val_available": 30,
             "test_samples": 30, "test_available": 30}
     assert capped_samples_note([full]) is None
