@@ -10,11 +10,9 @@ and the alternative semantics, and the accuracy; written to <workdir>/collect/st
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
 from kareljax.commands import int_at_least
-from kareljax.config_files import ConfigError
+from kareljax.probe.collect_run import DEFAULT_ALTS, DEFAULT_TRAIN_LIMIT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", default="all",
                         help="'all' (every checkpoint and step 0), 'latest', or steps like 0,500")
     parser.add_argument("--splits", default="test,val,train")
-    parser.add_argument("--train-limit", type=int_at_least(1), default=50_000,
+    parser.add_argument("--train-limit", type=int_at_least(1), default=DEFAULT_TRAIN_LIMIT,
                         help="specs of the train split to collect (docs/spec.md §8: the first 50,000)")
     parser.add_argument("--limit", type=int_at_least(1), default=None,
                         help="at most N specs of every split")
-    parser.add_argument("--alts", default="0,3,5,8,11",
+    parser.add_argument("--alts", default=DEFAULT_ALTS,
                         help="alternative semantics to trace besides the original (docs/spec.md §3)")
     parser.add_argument("--per-layer", action="store_true", help="keep every layer's state")
     parser.add_argument("--forced", action="store_true",
@@ -40,177 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="collect again steps that are already collected")
 
 
-def _steps(spec: str, available: list[int]) -> list[int]:
-    if spec == "all":
-        return sorted(set([0] + available))
-    if spec == "latest":
-        return available[-1:]
-    try:
-        steps = [int(s) for s in spec.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--steps: 'all', 'latest' or step numbers like 0,500, got '{spec}'"
-                          ) from None
-    missing = [s for s in steps if s != 0 and s not in available]
-    if missing:
-        raise ConfigError(f"--steps: no checkpoint of steps {missing}; the run has {available}")
-    return steps
-
-
-def _alts(spec: str) -> tuple[int, ...]:
-    from kareljax.karel.semantics import ALT_MAPS
-
-    try:
-        alts = tuple(int(a) for a in spec.split(",") if a.strip())
-        if any(not 0 <= a < len(ALT_MAPS) for a in alts):
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
-                          f"separated by commas (or none: ''), got '{spec}'") from None
-    return alts
-
-
-def _splits(spec: str) -> list[str]:
-    from kareljax.data.dataset_config import SPLITS
-
-    splits = [s.strip() for s in spec.split(",") if s.strip()]
-    if not splits or set(splits) - set(SPLITS):
-        raise ConfigError(f"--splits: some of {', '.join(SPLITS)} separated by commas, got "
-                          f"'{spec}'")
-    return splits
-
-
-def _options(step: int, alts: tuple[int, ...], args: argparse.Namespace) -> dict:
-    """The collection options a user chooses, as a step's index records them."""
-    return {"alts": list(alts), "forced": args.forced or (step == 0 and args.forced_baseline),
-            "per_layer": args.per_layer}
-
-
-def _kept_with_other_options(workdir: str, steps: list[int], alts: tuple[int, ...],
-                             args: argparse.Namespace) -> str | None:
-    """A note naming the already collected `steps` whose options differ from these (they are kept
-    without --overwrite), or None."""
-    from kareljax.probe import store
-
-    by_difference = {}                                  # what differs -> steps
-    for step in steps:
-        index = store.read_index(store.step_dir(workdir, step))
-        differences = []
-        for key, value in _options(step, alts, args).items():
-            have = index.get(key)
-            if key == "alts" and isinstance(have, list):    # a superset serves as well
-                if missing := [a for a in value if a not in have]:
-                    differences.append(f"alts {have}, without {missing}")
-            elif have != value:
-                differences.append(f"{key} {have}, not {value}")
-        if differences:
-            by_difference.setdefault(", ".join(differences), []).append(step)
-    if not by_difference:
-        return None
-    return ("kareljax collect: note: kept steps collected with other options ("
-            + "; ".join(f"{', '.join(map(str, s))}: {d}" for d, s in by_difference.items())
-            + "); --overwrite collects them again with these")
-
-
-def _spec_count(split: str, size: int, args: argparse.Namespace) -> int:
-    """How many specs of a split of `size` to collect (--train-limit, --limit)."""
-    if split == "train":
-        size = min(size, args.train_limit)
-    return min(size, args.limit) if args.limit else size
-
-
-def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str], str | None]:
-    """(the splits of an earlier collection of this step that stay, where the replaced one was
-    set aside). Splits stay from one collected with the same options (stopped between splits);
-    under --overwrite or other options the step starts clean and its earlier collection (or the
-    link to another run's) is set aside (`store.set_aside`), to be dropped once the new one is
-    complete or put back if it is not. An index that does not read back raises
-    `store.CollectionReadError` unless under --overwrite."""
-    from kareljax.probe import store
-
-    if os.path.islink(directory) and not os.path.exists(directory):   # a broken link
-        return set(), store.set_aside(directory)
-    if not os.path.exists(os.path.join(directory, store.INDEX)):
-        return set(), None
-    if not overwrite:
-        index = store.read_index(directory)   # CollectionReadError when damaged: nothing moved
-        if {k: index.get(k) for k in meta} == meta:
-            return set(index["splits"]), None
-    return set(), store.set_aside(directory)
-
-
-def _collect_splits(model, readers, counts, directory, meta, args, layout, grammar,
-                    data) -> None:
-    """Collects `counts[split]` specs of each split into the step's directory (one index entry
-    per finished split); `pipeline.DatasetReadError` when the dataset does not read back."""
-    import numpy as np
-    from tqdm import tqdm
-    from kareljax.probe import collect, store
-
-    with tqdm(total=sum(counts.values()), desc=f"step {meta['step']}", unit="spec",
-              leave=False, file=sys.stderr) as specs:
-        for split, count in counts.items():    # only the splits still to collect
-            parts = []
-            for start in range(0, count, args.batch_size):
-                idx = np.arange(start, min(count, start + args.batch_size))
-                part = collect.collect_batch(model, layout, readers[split].read(idx), grammar,
-                                             max_steps=data.max_steps, alts=tuple(meta["alts"]),
-                                             forced=meta["forced"], per_layer=args.per_layer)
-                part["spec_index"] = idx
-                parts.append(part)
-                specs.update(len(idx))
-            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-            store.write_split(directory, split, arrays, meta)
-
-
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-    from kareljax.data import dataset_config, pipeline
-    from kareljax.eval.evaluate import program_grammar
-    from kareljax.probe import collect, store
-    from kareljax.errors import KareljaxError
-    from kareljax.train import load
+    import dataclasses
+    from kareljax.probe import collect_run
 
-    config = load.run_config(args.workdir)
-    steps = _steps(args.steps, load.checkpoint_steps(args.workdir))
-    alts = _alts(args.alts)
-    splits = _splits(args.splits)
-    readers = {s: pipeline.DatasetReader(config.data, s) for s in splits}
-    data = config.data
-    layout = dataset_config.layout(data)
-    grammar = program_grammar(data)
-    done = set(store.collected_steps(args.workdir, splits))
-    todo = [s for s in steps if args.overwrite or s not in done]
-    broken = {s: t for s, t in store.broken_links(args.workdir).items() if s in todo}
-    if broken and not args.overwrite:     # nothing could be written through them
-        raise KareljaxError("; ".join(store.broken_link_message(args.workdir, step, target)
-                                      for step, target in broken.items()))
-    if note := _kept_with_other_options(args.workdir, [s for s in steps if s not in todo], alts,
-                                        args):
-        print(note, file=sys.stderr)
-    for step in tqdm(todo, desc="checkpoints", unit="ckpt", file=sys.stderr, disable=not todo):
-        # A checkpoint that does not read back stops here; the steps collected before stay.
-        model = load.untrained_model(args.workdir) if step == 0 else load.load_model(
-            args.workdir, step)[1]
-        directory = store.step_dir(args.workdir, step)
-        options = _options(step, alts, args)
-        meta = {"step": step, **options,
-                "layers": model.n_layers + 1 if args.per_layer else 0,
-                "conditions": collect.has_conditions(grammar),
-                "layout": {"height": layout.height, "width": layout.width,
-                           "n_shown": layout.n_shown}}
-        try:
-            have, aside = _kept_splits(directory, meta, args.overwrite)
-        except store.CollectionReadError as e:
-            raise store.CollectionReadError(
-                f"step {step}: {e}", hint=f"`--steps {step} --overwrite` collects it again") from e
-        counts = {split: _spec_count(split, len(reader), args)
-                  for split, reader in readers.items() if split not in have}
-        try:
-            _collect_splits(model, readers, counts, directory, meta, args, layout, grammar,
-                            data)
-        except BaseException:       # Ctrl-C and a damaged dataset included: the replaced
-            store.put_back(directory, aside)    # collection comes back, earlier steps stay
-            raise
-        store.remove(aside)
-    print(f"collected steps {steps} ({len(todo)} new) under {args.workdir}/collect")
+    fields = [f.name for f in dataclasses.fields(collect_run.CollectOptions)]
+    options = collect_run.CollectOptions(**{name: getattr(args, name) for name in fields})
+    done = collect_run.run(args.workdir, options)
+    print(f"collected steps {done['steps']} ({done['new']} new) under {args.workdir}/collect")
     return 0
