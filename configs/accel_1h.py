@@ -18,6 +18,7 @@ numbers. On this 2-core CPU it would take days.
 import ml_collections
 
 from kareljax.data import presets
+from kareljax.probe.options import probe_section
 from kareljax.train import train_config
 
 STEPS = 24_000
@@ -35,6 +36,5 @@ def get_config() -> ml_collections.ConfigDict:
         seed=0, batch_size=128, num_steps=STEPS, lr=5e-4, b2=0.98, warmup_steps=1_000,
         schedule="linear", data_source="fresh", checkpoint_every=STEPS // 10,
         keep_latest_every=500, log_every=100, eval_every=STEPS // 20, eval_examples=256)
-    config.probe = ml_collections.ConfigDict({
-        "train_limit": 10_000, "alts": "8,11", "seeds": 1, "profile": "paper"})
+    config.probe = probe_section(train_limit=10_000, alts="8,11", seeds=1, profile="paper")
     return config

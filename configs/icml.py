@@ -23,6 +23,7 @@ shares. Override any value with --config.SECTION.NAME=VALUE.
 import ml_collections
 
 from kareljax.data import presets
+from kareljax.probe.options import probe_section
 from kareljax.train import train_config
 
 
@@ -33,6 +34,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.train = train_config.train_section(
         seed=8, batch_size=80, grad_accum=1, num_steps=80_000, lr=5e-6, warmup_steps=6_000,
         schedule="linear", checkpoint_every=2_000, keep_latest_every=500, log_every=50)
-    config.probe = ml_collections.ConfigDict({
-        "train_limit": 50_000, "alts": "0,3,5,8,11", "seeds": 5, "profile": "paper"})
+    config.probe = probe_section(seeds=5, profile="paper")
     return config

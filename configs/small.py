@@ -14,6 +14,7 @@ of the run for the probe scan; val accuracy on 256 specs every 1/16.
 import ml_collections
 
 from kareljax.data import presets
+from kareljax.probe.options import probe_section
 from kareljax.train import train_config
 
 NUM_STEPS = 12_000
@@ -40,7 +41,6 @@ def get_config(world_size: int = 6, num_steps: int = NUM_STEPS, checkpoints: int
     # Offsets -1 and 0 only (the current state and the next): a sample needs every offset of
     # the scan inside its program, and with programs of ~2 actions the paper's -2 ... +2 kept
     # only 5-action programs (docs/results).
-    config.probe = ml_collections.ConfigDict({
-        "train_limit": 3000, "alts": "8,11", "seeds": 1, "profile": "cpu", "fit_steps": 100,
-        "offsets": (-1, 0)})
+    config.probe = probe_section(train_limit=3000, alts="8,11", seeds=1, fit_steps=100,
+                                 offsets=(-1, 0))
     return config

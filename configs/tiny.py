@@ -6,6 +6,7 @@ parameters), 200 steps of 32 sequences (~1.2 M tokens): a minute or two on a 2-c
 import ml_collections
 
 from kareljax.data import presets
+from kareljax.probe.options import probe_section
 from kareljax.train import train_config
 
 
@@ -17,7 +18,5 @@ def get_config() -> ml_collections.ConfigDict:
         seed=0, batch_size=32, grad_accum=1, num_steps=200, lr=3e-3, warmup_steps=20,
         schedule="linear", checkpoint_every=100, keep_latest_every=25, log_every=10)
     # `kareljax reproduce`: what to collect for the probes and how hard to scan.
-    config.probe = ml_collections.ConfigDict({
-        "train_limit": 1000, "alts": "0,3,5,8,11", "seeds": 1, "profile": "cpu",
-        "fit_steps": 60})
+    config.probe = probe_section(train_limit=1000, seeds=1, fit_steps=60)
     return config

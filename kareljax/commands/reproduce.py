@@ -44,15 +44,14 @@ def run(args: argparse.Namespace) -> int:
     name = os.path.splitext(os.path.basename(config_files.resolve(args.config)))[0]
     workdir = args.workdir or os.path.join("runs", name)
     from kareljax.probe import options as probe_options
-    probe = probe_options.probe_section(config)
+    probe = probe_options.probe_of(config)
     overrides = [f"--config.{o}" for o in args.config_overrides]
     stages = [
         ("train", ["train", "--config", args.config, "--workdir", workdir, *overrides]),
         ("eval", ["eval", "--workdir", workdir, "--split", "test"]),
         ("collect", ["collect", "--workdir", workdir, "--steps", "all", "--forced-baseline",
-                     "--train-limit", str(probe.get("train_limit", 50_000)),
-                     "--alts", probe.get("alts", "0,3,5,8,11")]),
-        ("scan", ["scan", "--workdir", workdir, "--profile", probe.get("profile", "cpu"),
+                     "--train-limit", str(probe.train_limit), "--alts", probe.alts]),
+        ("scan", ["scan", "--workdir", workdir, "--profile", probe.profile,
                   *(f"--config.{o}" for o in probe_options.scan_overrides(probe))]),
         ("report", ["report", "--workdir", workdir]),
     ]

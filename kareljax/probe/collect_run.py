@@ -52,7 +52,8 @@ def _steps(spec: str, available: list[int]) -> list[int]:
     return steps
 
 
-def _alts(spec: str) -> tuple[int, ...]:
+def parse_alts(spec: str, option: str = "--alts") -> tuple[int, ...]:
+    """Alternative semantics indices from "0,3,5" ('' for none); ConfigError naming `option`."""
     from kareljax.karel.semantics import ALT_MAPS
 
     try:
@@ -60,7 +61,7 @@ def _alts(spec: str) -> tuple[int, ...]:
         if any(not 0 <= a < len(ALT_MAPS) for a in alts):
             raise ValueError
     except ValueError:
-        raise ConfigError(f"--alts: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
+        raise ConfigError(f"{option}: alternative semantics indices in 0..{len(ALT_MAPS) - 1} "
                           f"separated by commas (or none: ''), got '{spec}'") from None
     return alts
 
@@ -171,7 +172,7 @@ def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
 
     config = load.run_config(workdir)
     steps = _steps(options.steps, load.checkpoint_steps(workdir))
-    alts = _alts(options.alts)
+    alts = parse_alts(options.alts)
     splits = _splits(options.splits)
     readers = {s: pipeline.DatasetReader(config.data, s) for s in splits}
     data = config.data

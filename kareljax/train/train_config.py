@@ -142,10 +142,14 @@ def validate_train(train: ml_collections.ConfigDict) -> None:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-    """Raises ConfigError naming the first option of `config` (data, model, train) that cannot
-    work. Device-dependent checks (batch vs. mesh size) happen when the mesh is built."""
+    """Raises ConfigError naming the first option of `config` (data, model, train, and probe
+    where there is one) that cannot work. Device-dependent checks (batch vs. mesh size) happen
+    when the mesh is built."""
     for section in ("data", "model", "train"):
         require(section in config, section, "the config has no such section")
+    if "probe" in config:
+        from kareljax.probe import options
+        options.validate_probe(config.probe)
     dataset_config.validate(config.data)
     layout = dataset_config.layout(config.data)
     validate_model(config.model, len(layout.template()) - 1 + layout.max_program_tokens)
