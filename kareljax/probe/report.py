@@ -258,7 +258,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         row = [OFFSET_LABELS.get(o, str(o))]
         for d in depths:
             cell = pct(table1.get((o, d)))
-            if o == CURRENT and d in PAPER_TABLE1:
+            if o in (CURRENT, CURRENT + 1) and d in PAPER_TABLE1:   # both readings of "current"
                 cell += f" (paper {pct(PAPER_TABLE1[d])})"
             if baseline_table:
                 cell += f"; step 0: {pct(baseline_table.get((o, d)))}"
@@ -268,6 +268,10 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     md += ["", "Mean test accuracy over tasks and seeds. The paper's numbers (current state only) "
            "averaged its own task set, so they compare only roughly with these tasks ("
            + ", ".join(averaged_tasks(values_of(results, "task"))) + ")."]
+    md += ["", "Which offset is the paper's \"current\" state is not decisive (kareljax "
+           "docs/spec.md §8): offset -1 is the world after the last action already in the "
+           "model's input, offset 0 the world its next action will produce, which the original's "
+           "code calls \"predicting the future\". The paper's numbers stand beside both rows."]
 
     md += ["", f"## 3. Original vs alternative semantics (step {last})", ""]
     if ova:

@@ -233,7 +233,8 @@ def test_table1_note_names_the_tasks_its_means_average(tmp_path):
 
 
 def test_missing_results_exit_2(tmp_path, capsys):
-    status = report_command.run(argparse.Namespace(workdir=str(tmp_path), out=None))
+    from kareljax import cli
+    status = cli.main(["report", "--workdir", str(tmp_path)])
     assert status == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "results.jsonl") in err and "does not exist" in err
