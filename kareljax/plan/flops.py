@@ -12,16 +12,18 @@ matrix (the causal half is not subtracted: XLA computes it).
 """
 from __future__ import annotations
 
-from kareljax.model.sizes import ModelSize
+import functools
+
+from kareljax.model.sizes import ModelSize, build_model, count_params
 
 FLOAT32 = 4
 
 
+@functools.lru_cache(maxsize=None)
 def params_of(size: ModelSize) -> int:
-    """Parameters of a model of `size` (as `sizes.count_params` counts them)."""
-    d, v, f = size.d_model, size.vocab_size, size.d_mlp
-    block = 3 * d * d + d * d + d * f + f + f * d + d + 2 * d
-    return v * d + size.n_layers * block + 2 * d + d * v + v
+    """Parameters of a model of `size` (`sizes.count_params` of an abstract one: no arrays)."""
+    from flax import nnx
+    return count_params(nnx.eval_shape(lambda: build_model(size, rngs=nnx.Rngs(0))))
 
 
 def train_step(size: ModelSize, sequences: int, length: int) -> float:
