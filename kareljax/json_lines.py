@@ -7,9 +7,10 @@ from typing import Iterable
 
 
 def read_objects(lines: Iterable[str], name: str, error: type[Exception] = ValueError,
-                 required: tuple[str, ...] = ()) -> list[dict]:
+                 required: tuple[str, ...] = (), repair: str = "") -> list[dict]:
     """The objects of `lines` (an open file; blank lines skipped). Raises `error` naming `name`
-    and the line for a line that is not JSON, not an object, or lacks a key of `required`."""
+    and the line for a line that is not JSON, not an object, or lacks a key of `required` (that
+    message ends with `repair`, when given: why the keys can be missing and what writes them)."""
     objects = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -21,6 +22,7 @@ def read_objects(lines: Iterable[str], name: str, error: type[Exception] = Value
         if not isinstance(obj, dict):
             raise error(f"{name}:{number}: not a JSON object")
         if missing := [k for k in required if k not in obj]:
-            raise error(f"{name}:{number}: missing keys {missing}")
+            raise error(f"{name}:{number}: missing keys {missing}"
+                        + (f"; {repair}" if repair else ""))
         objects.append(obj)
     return objects

@@ -3,15 +3,18 @@ the summaries and draws the figures into <workdir>/report/ with a markdown summa
 
 Inputs (in the run directory W):
   results.jsonl     one row per probe (`kareljax scan`): step, semantics, alt, offset, depth, task,
-                    seed, val_acc, test_acc, ... (rows with a "layer" key are per-layer probes);
+                    seed, test_acc, majority_acc, train_acc_rise, <split>_samples,
+                    <split>_available, ... (`report_data.REQUIRED_KEYS`; rows with a "layer" key
+                    are per-layer probes);
   metrics.jsonl     training lines ("loss"), periodic evaluations ("val_correct"), events;
   collect/step_<S>/ index.json and test-*.npz shards with correct, correct_gen, generated_length,
                     reference_length and the program per test spec: generation accuracy and
                     distinct programs at each probed checkpoint;
   config.json       the run config; train.num_steps places the three training phases.
 
-Only results.jsonl is required (`ReportInputError` names it otherwise); without the others the
-figures or columns that need them are left out and `RunData.notes` says so.
+Only results.jsonl is required (`ReportInputError` names it when it is missing or a row lacks a
+key, as rows from an earlier kareljax do); without the others the figures or columns that need
+them are left out and `RunData.notes` says so.
 
 Definitions: the *semantic content* of a checkpoint (per probe depth) is the mean test accuracy of
 the original-semantics probes at the current-state offset (-1), averaged over seeds within a task,
@@ -44,19 +47,18 @@ RISING = 0.01   # train accuracy up by more than 1 point over a probe's second h
 
 def still_learning_note(rows: list[dict]) -> str | None:
     """A note naming how many probes were still learning when their training stopped (their
-    train accuracy rose more than `RISING` over its second half), None if none were or the
-    rows predate the field."""
-    measured = [r for r in rows if r.get("train_acc_rise") is not None]
-    rising = [r for r in measured if r["train_acc_rise"] > RISING]
+    train accuracy rose more than `RISING` over its second half), None if none were."""
+    rising = [r for r in rows if r["train_acc_rise"] > RISING]
     if not rising:
         return None
     by_depth = {}
     for r in rising:
         by_depth[r["depth"]] = by_depth.get(r["depth"], 0) + 1
-    return (f"{len(rising):,} of {len(measured):,} probes were still learning when their training "
+    return (f"{len(rising):,} of {len(rows):,} probes were still learning when their training "
             f"stopped (train accuracy up more than {100 * RISING:.0f} point over its second half; "
             + ", ".join(f"{d} {n:,}" for d, n in sorted(by_depth.items()))
-            + "): their accuracies are not converged; more fit steps (--config.fit.steps, or "
+            + "): their accuracies are not converged; more fit steps "
+            "(--config.probe.scan.fit.steps, or "
             "--profile paper, docs/spec.md §9) would change them")
 
 
@@ -196,7 +198,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         best = run.floors["best_constant"]
         md += ["", f"Floors on the same test split (programs that ignore the grids): the no-op "
                f"program `pick_marker()` scores {pct(run.floors['noop_floor'])} correct, the best "
-               f"constant program (`{best['code']}`, {best.get('searched', 'searched')}) "
+               f"constant program (`{best['code']}`, {best['searched']}) "
                f"{pct(best['correct'])}."]
     md.append("")
     md.append("*Semantic content* = mean test accuracy (over seeds, then tasks) of the probes on "
@@ -219,7 +221,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                       "every spec.")
             md.append("")
     all_steps = sorted(set(steps) | set(gen_steps))
-    trained_on = {r["step"]: r["train_samples"] for r in results if "train_samples" in r}
+    trained_on = {r["step"]: r["train_samples"] for r in results}
     rows = []
     for s in all_steps:
         g = run.generation.get(s, {})
@@ -237,7 +239,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                + ", where the reference programs were fed by forced decoding (the untrained "
                "model's own programs are degenerate); there, labels at offsets 0 and later "
                "follow actions the model did not choose."]
-    reference = (run.floors or {}).get("reference_distinct")
+    reference = run.floors["reference_distinct"] if run.floors else None
     md += ["", "Distinct programs: how many different programs the model wrote for the test "
            "specs, as a share of the specs (one program for every spec while it babbles)"
            + (f"; the reference programs: {pct(reference)}." if reference is not None else ".")]
@@ -278,7 +280,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         md += [f"![orig vs alt]({rel(figures['orig_vs_alt'])})", ""]
         rows = [[OFFSET_LABELS.get(o, str(o)), DEPTH_LABELS.get(d, d), pct(v["original"]),
                  pct(v["alternative"]), points(v["difference"]),
-                 points(v.get("difference_above_chance"))] for (o, d), v in ova.items()]
+                 points(v["difference_above_chance"])] for (o, d), v in ova.items()]
         md += _table(["offset", "depth", "original", "alternative (mean)", "orig - alt (points)",
                       "orig - alt above chance (points)"], rows)
         md += ["", "Above chance: each probe's test accuracy minus its task's majority-label "

@@ -22,7 +22,13 @@ CONFIG_FILE = "config.json"
 COLLECT_DIR = "collect"
 REPORT_DIR = "report"
 
-REQUIRED_KEYS = ("step", "semantics", "offset", "depth", "task", "seed", "test_acc")
+# The keys the report reads. Every row `kareljax scan` writes has them (kareljax/probe/scan.py:
+# the state tasks' rows and the branch task's, on the mean over layers and per layer); a row
+# without one is from an earlier kareljax, and `read_results` names the scan that writes it again.
+SPLITS = ("train", "val", "test")
+REQUIRED_KEYS = ("step", "semantics", "offset", "depth", "task", "seed", "test_acc",
+                 "majority_acc", "train_acc_rise",
+                 *(f"{split}_{count}" for count in ("samples", "available") for split in SPLITS))
 GENERATION_KEYS = ("correct", "correct_gen", "generated_length", "reference_length")
 DEPTH_ORDER = ("linear", "mlp1", "mlp2")
 DEPTH_LABELS = {"linear": "linear", "mlp1": "1-layer MLP", "mlp2": "2-layer MLP"}
@@ -57,19 +63,23 @@ class RunData:
     val_evals: list[dict]                # metrics.jsonl lines with val_correct
     total_steps: int | None              # config.train.num_steps
     notes: list[str]                     # what was missing and what was skipped
-    floors: dict | None = None           # {noop_floor, best_constant[, reference_distinct]}
+    floors: dict | None = None           # {noop_floor, best_constant, reference_distinct}
                                          # of `kareljax eval`
     forced_steps: frozenset = frozenset()  # steps collected on the reference programs (forced)
 
 
 def read_results(path: str) -> list[dict]:
     """The probe rows of a results.jsonl; `ReportInputError` naming `path` if it is missing, empty,
-    or a line is not a JSON object with the required keys."""
+    or a line is not a JSON object with the `REQUIRED_KEYS` (a row written by an earlier kareljax:
+    the message names the scan that writes the results again)."""
+    scan = f"kareljax scan --workdir {os.path.dirname(path) or '.'}"
     if not os.path.exists(path):
-        raise ReportInputError(f"{path} does not exist: train the probes first "
-                               f"(kareljax scan --workdir {os.path.dirname(path) or '.'})")
+        raise ReportInputError(f"{path} does not exist: train the probes first ({scan})")
     with open(path) as f:
-        rows = json_lines.read_objects(f, path, ReportInputError, REQUIRED_KEYS)
+        rows = json_lines.read_objects(
+            f, path, ReportInputError, REQUIRED_KEYS,
+            repair=f"results from an earlier kareljax (every row of a current scan has them): "
+                   f"run `{scan}` again")
     if not rows:
         raise ReportInputError(f"{path} has no probe rows")
     return rows
@@ -188,21 +198,23 @@ def eval_summaries(workdir: str, split: str = "test") -> dict[int, str]:
 
 
 def read_floors(workdir: str, notes: list[str]) -> dict | None:
-    """The constant-program floors (`noop_floor`, `best_constant`) of the newest test-split
-    summary `kareljax eval` wrote (`eval_summaries`), with the references' `reference_distinct`
-    where the summary has it, or None with a note."""
+    """The constant-program floors (`noop_floor`, `best_constant`) and the references'
+    `reference_distinct` of the newest readable test-split summary `kareljax eval` wrote
+    (`eval_summaries`), or None with a note. A summary that does not read (one from an earlier
+    kareljax lacks a field) is noted with the `kareljax eval` that writes it again."""
     directory = os.path.join(workdir, "eval")
-    for _, path in sorted(eval_summaries(workdir).items(), reverse=True):
+    for step, path in sorted(eval_summaries(workdir).items(), reverse=True):
         try:
             with open(path) as f:
                 summary = json.load(f)
-            floors = {"noop_floor": float(summary["noop_floor"]),
-                      "best_constant": dict(summary["best_constant"])}
-            if isinstance(summary.get("reference_distinct"), (int, float)):
-                floors["reference_distinct"] = float(summary["reference_distinct"])
-            return floors
+            best = dict(summary["best_constant"])
+            return {"noop_floor": float(summary["noop_floor"]),
+                    "best_constant": {**best, "correct": float(best["correct"]),
+                                      "searched": str(best["searched"])},
+                    "reference_distinct": float(summary["reference_distinct"])}
         except (OSError, ValueError, KeyError, TypeError):
-            notes.append(f"{path}: no readable floors")
+            notes.append(f"{path}: no readable floors (`kareljax eval --workdir {workdir} "
+                         f"--step {step}` writes the summary again)")
     notes.append(f"no test summary of `kareljax eval` under {directory}: floors not shown")
     return None
 

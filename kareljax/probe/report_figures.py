@@ -84,7 +84,7 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
 
     if diverse:
         _plot_diversity(axes[1], generation, val_evals, total_steps,
-                        (floors or {}).get("reference_distinct"))
+                        floors["reference_distinct"] if floors else None)
     if content:
         _plot_content(axes[1 + diverse], content, total_steps)
     if train_loss:

@@ -7,7 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from kareljax.probe.report_data import CURRENT, PHASES, TABLE1_OFFSETS
+from kareljax.probe.report_data import CURRENT, PHASES, SPLITS, TABLE1_OFFSETS
 
 BRANCH_TASK = "branch"   # labels.BRANCH; its rows carry offset 0
 # beyond docs/spec.md §8: the starting frame, the starting pose (= labels.EXTRA_TASK_NAMES, tested)
@@ -102,7 +102,8 @@ def accuracy_table(results, step: int, offsets=TABLE1_OFFSETS) -> dict[tuple[int
 
 
 def orig_vs_alt(results, step: int) -> dict[tuple[int, str], dict]:
-    """(offset, depth) -> {original, alternative, difference} at `step`; empty without
+    """(offset, depth) -> {original, alternative, difference, difference_above_chance (the same
+    with each row's `majority_acc` taken off its test accuracy first)} at `step`; empty without
     alternative-semantics rows."""
     rows = select(results, step=step)
     if not any(r["semantics"] != "original" for r in rows):
@@ -113,18 +114,18 @@ def orig_vs_alt(results, step: int) -> dict[tuple[int, str], dict]:
             cell = select(rows, offset=o, depth=d)
             orig = task_mean(select(cell, semantics="original"))
             alt = alt_mean(cell)
-            out[(o, d)] = {"original": orig, "alternative": alt, "difference": orig - alt}
-            if all("majority_acc" in r for r in cell):  # scans from before it was recorded lack it
-                above = [dict(r, test_acc=r["test_acc"] - r["majority_acc"]) for r in cell]
-                out[(o, d)]["difference_above_chance"] = (
-                    task_mean(select(above, semantics="original")) - alt_mean(above))
+            above = [dict(r, test_acc=r["test_acc"] - r["majority_acc"]) for r in cell]
+            out[(o, d)] = {"original": orig, "alternative": alt, "difference": orig - alt,
+                           "difference_above_chance": task_mean(select(above, semantics="original"))
+                           - alt_mean(above)}
     return out
 
 
 def per_task_table(results, step: int, baseline_step: int | None = 0,
                    offset: int = CURRENT) -> list[dict]:
     """One row per (task, depth) at `step` and `offset`: original, alternative (mean over
-    alternatives), difference, and baseline (original at `baseline_step`; NaN if absent)."""
+    alternatives), difference, baseline (original at `baseline_step`; NaN if absent), and the
+    chance levels (`majority_acc`) of the original and the alternatives (their mean)."""
     out = []
     for task in values_of(results, "task"):
         for depth in values_of(results, "depth"):
@@ -137,13 +138,10 @@ def per_task_table(results, step: int, baseline_step: int | None = 0,
             alt = alt_mean(now, average=_mean)
             base = (_mean(select(cell, step=baseline_step, semantics="original"))
                     if baseline_step is not None else math.nan)
-            has_chance = all("majority_acc" in r for r in now)  # older scans lack it
             out.append({"task": task, "depth": depth, "original": orig, "alternative": alt,
                         "difference": orig - alt, "baseline": base,
-                        "chance": _mean(select(now, semantics="original"), "majority_acc")
-                        if has_chance else math.nan,
-                        "chance_alt": alt_mean(now, "majority_acc", _mean)
-                        if has_chance else math.nan})
+                        "chance": _mean(select(now, semantics="original"), "majority_acc"),
+                        "chance_alt": alt_mean(now, "majority_acc", _mean)})
     return out
 
 
@@ -225,8 +223,7 @@ def layer_task_table(layer_results, steps, offset: int = CURRENT, depth: str = "
                     continue
                 cells[(step, kind)] = {
                     "acc": [_mean(select(cell, layer=la)) for la in layers],
-                    "chance": _mean(cell, "majority_acc") if all(
-                        "majority_acc" in r for r in cell) else math.nan}
+                    "chance": _mean(cell, "majority_acc")}
         if cells:
             out[task] = cells
     return out
@@ -234,13 +231,13 @@ def layer_task_table(layer_results, steps, offset: int = CURRENT, depth: str = "
 
 def sample_counts(rows) -> dict[str, dict]:
     """Per split, the probes' samples: {"used": (fewest, most), "found": most found, or None when
-    every probe used all it found} (rows from scans before `<split>_available` count as full)."""
+    every probe used all it found}; empty without rows."""
+    if not rows:
+        return {}
     counts = {}
-    for split in ("train", "val", "test"):
-        used = [r[f"{split}_samples"] for r in rows if f"{split}_samples" in r]
-        if not used:
-            continue
+    for split in SPLITS:
+        used = [r[f"{split}_samples"] for r in rows]
         found = [r[f"{split}_available"] for r in rows
-                 if r.get(f"{split}_available", r[f"{split}_samples"]) > r[f"{split}_samples"]]
+                 if r[f"{split}_available"] > r[f"{split}_samples"]]
         counts[split] = {"used": (min(used), max(used)), "found": max(found) if found else None}
     return counts

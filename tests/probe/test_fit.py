@@ -62,9 +62,9 @@ def test_train_accuracy_and_its_late_rise_say_whether_a_probe_converged(splits):
 def test_the_report_notes_probes_still_learning():
     from kareljax.probe.report import still_learning_note
     rows = [{"depth": "linear", "train_acc_rise": 0.0}, {"depth": "mlp2", "train_acc_rise": 0.05},
-            {"depth": "mlp2", "train_acc_rise": 0.02}, {"depth": "linear"}]
+            {"depth": "mlp2", "train_acc_rise": 0.02}, {"depth": "linear", "train_acc_rise": -0.01}]
     note = still_learning_note(rows)
-    assert note.startswith("2 of 3 probes were still learning") and "mlp2 2" in note
+    assert note.startswith("2 of 4 probes were still learning") and "mlp2 2" in note
     assert still_learning_note(rows[:1]) is None and still_learning_note(rows[3:]) is None
 
 

@@ -21,6 +21,16 @@ TASKS = ("facing", "front_wall")
 SEEDS = (0, 1)
 CORRECT_RATE = {0: 0.02, 50: 0.4, 100: 0.8}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# The fields of a `kareljax scan` row beyond its key (step, semantics, offset, depth, task, seed).
+ROW_DEFAULTS = {"alt": -1, "val_acc": 0.5, "test_acc": 0.5, "best_step": 10, "train_acc": 0.5,
+                "train_acc_rise": 0.0, "majority_acc": 0.25, "train_samples": 100,
+                "val_samples": 50, "test_samples": 50, "train_available": 100,
+                "val_available": 50, "test_available": 50}
+
+
+def row(**fields):
+    """A probe row as `kareljax scan` writes it: `fields` over `ROW_DEFAULTS`."""
+    return {**ROW_DEFAULTS, **fields}
 
 
 def _rows(rng, layer=None):
@@ -33,14 +43,12 @@ def _rows(rng, layer=None):
                         for seed in SEEDS:
                             base = 0.3 + 0.4 * step / TOTAL_STEPS + 0.05 * d
                             acc = base - (0.15 if sem != "original" else 0) + rng.normal(0, 0.05)
-                            row = {"step": step, "semantics": sem, "alt": alt, "offset": offset,
-                                   "depth": depth, "task": task, "seed": seed,
-                                   "val_acc": float(acc), "test_acc": float(np.clip(acc, 0, 1)),
-                                   "best_step": 10, "train_samples": 100, "val_samples": 50,
-                                   "test_samples": 50}
+                            probe = row(step=step, semantics=sem, alt=alt, offset=offset,
+                                        depth=depth, task=task, seed=seed, val_acc=float(acc),
+                                        test_acc=float(np.clip(acc, 0, 1)))
                             if layer is not None:
-                                row["layer"] = layer
-                            rows.append(row)
+                                probe["layer"] = layer
+                            rows.append(probe)
     return rows
 
 
@@ -189,8 +197,7 @@ def test_report_writes_figures_and_numbers(run_dir, capsys):
 
 
 def test_summaries_match_definitions():
-    rows = [{"step": 5, "semantics": s, "offset": -1, "depth": "linear", "task": t, "seed": k,
-             "test_acc": v}
+    rows = [row(step=5, semantics=s, offset=-1, depth="linear", task=t, seed=k, test_acc=v)
             for s, t, k, v in [("original", "a", 0, 0.2), ("original", "a", 1, 0.4),
                                ("original", "b", 0, 0.9), ("alt0", "a", 0, 0.1),
                                ("alt0", "b", 0, 0.3), ("alt1", "a", 0, 0.5), ("alt1", "b", 0, 0.5)]]
@@ -205,8 +212,8 @@ def test_summaries_match_definitions():
 
 
 def test_tasks_beyond_spec_stay_out_of_semantic_content_beside_paper_tasks():
-    rows = [{"step": 5, "semantics": "original", "offset": -1, "depth": "linear", "task": t,
-             "seed": 0, "test_acc": v}
+    rows = [row(step=5, semantics="original", offset=-1, depth="linear", task=t, seed=0,
+                test_acc=v)
             for t, v in [("facing", 0.4), ("turns", 0.9), ("initial_facing", 0.8)]]
     assert report.semantic_content(rows) == {"linear": {5: pytest.approx(0.4)}}
     only = [r for r in rows if r["task"] == "turns"]
@@ -219,9 +226,7 @@ def test_tasks_beyond_spec_stay_out_of_semantic_content_beside_paper_tasks():
 
 
 def test_table1_note_names_the_tasks_its_means_average(tmp_path):
-    rows = [{"step": s, "semantics": "original", "alt": -1, "offset": o, "depth": "linear",
-             "task": t, "seed": 0, "val_acc": 0.5, "test_acc": 0.5, "majority_acc": 0.25,
-             "best_step": 1, "train_samples": 10, "val_samples": 5, "test_samples": 5}
+    rows = [row(step=s, semantics="original", offset=o, depth="linear", task=t, seed=0)
             for s in (0, 100) for o in (-1, 0) for t in ("facing", "position", "initial_facing")]
     assert report_summaries.averaged_tasks(["branch", "facing", "turns"]) == ["facing"]
     assert report_summaries.averaged_tasks(["initial_facing", "turns"]) == [
@@ -263,8 +268,8 @@ def test_optional_inputs_missing_and_per_layer(tmp_path):
 
 
 def test_layer_task_table_keeps_tasks_steps_and_semantics_apart():
-    rows = [{"step": step, "semantics": sem, "offset": -1, "depth": "linear", "task": task,
-             "seed": 0, "layer": layer, "test_acc": acc, "majority_acc": chance}
+    rows = [row(step=step, semantics=sem, offset=-1, depth="linear", task=task, seed=0,
+                layer=layer, test_acc=acc, majority_acc=chance)
             for step, sem, task, layer, acc, chance in [
                 (0, "original", "turns", 0, 0.5, 0.4), (0, "original", "turns", 1, 0.6, 0.4),
                 (9, "original", "turns", 0, 0.5, 0.4), (9, "original", "turns", 1, 0.9, 0.4),
@@ -323,26 +328,62 @@ def test_bad_results_line_named(tmp_path):
         report.load_run(str(tmp_path))
 
 
+def test_results_of_an_earlier_kareljax_are_named_with_the_scan_that_repairs_them(tmp_path):
+    """A row every current scan writes a field of, without it (a scan before `majority_acc`):
+    the report stops, naming the file, the line, the missing keys and the repair."""
+    directory = tmp_path / "old"
+    rows = _rows(np.random.default_rng(5))
+    old = {k: v for k, v in rows[1].items() if k not in ("majority_acc", "test_available")}
+    _write_run(directory, [rows[0], old] + rows[2:], collect=False)
+    path = directory / "results.jsonl"
+    expected = (f"{path}:2: missing keys ['majority_acc', 'test_available']; results from an "
+                f"earlier kareljax (every row of a current scan has them): run `kareljax scan "
+                f"--workdir {directory}` again")
+    with pytest.raises(report.ReportInputError) as raised:
+        report.write_report(str(directory))
+    assert str(raised.value) == expected
+    with pytest.raises(report.ReportInputError, match=re.escape(expected)):
+        report_data.read_results(str(path))
+    assert not (directory / "report").exists()
+
+
+def test_an_eval_summary_of_an_earlier_kareljax_is_noted_with_its_repair(tmp_path):
+    summary = {"correct": 0.5, "noop_floor": 0.1, "best_constant": {
+        "code": "def run() { move() }", "correct": 0.15, "searched": "all 155 programs"}}
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "step_100_test.json").write_text(json.dumps(summary))  # no reference_distinct
+    notes = []
+    assert report_data.read_floors(str(tmp_path), notes) is None
+    assert notes[0] == (f"{tmp_path / 'eval' / 'step_100_test.json'}: no readable floors "
+                        f"(`kareljax eval --workdir {tmp_path} --step 100` writes the summary "
+                        "again)")
+    (tmp_path / "eval" / "step_50_test.json").write_text(
+        json.dumps({**summary, "reference_distinct": 0.6}))     # an older step's, readable
+    assert report_data.read_floors(str(tmp_path), [])["reference_distinct"] == 0.6
+
+
 def test_branch_rows_stay_out_of_the_state_means():
     from kareljax.probe import report_summaries as summaries
-    row = dict(step=10, semantics="original", alt=-1, depth="linear", seed=0)
-    states = [dict(row, task="facing", offset=o, test_acc=0.5) for o in (-1, 0)]
-    branch = [dict(row, task="branch", offset=0, test_acc=0.9),
-              dict(row, task="branch", offset=0, semantics="alt8", alt=8, test_acc=0.7)]
+    key = dict(step=10, semantics="original", alt=-1, depth="linear", seed=0)
+    states = [row(**key, task="facing", offset=o, test_acc=0.5, majority_acc=0.3)
+              for o in (-1, 0)]
+    branch = [row(**key, task="branch", offset=0, test_acc=0.9),
+              {**row(**key, task="branch", offset=0, test_acc=0.7), "semantics": "alt8", "alt": 8}]
     content = summaries.semantic_content(states + branch, offset=0)
     assert content == {"linear": {10: 0.5}}
     table = {r["task"]: r for r in summaries.per_task_table(states + branch, 10, None)}
     assert table["branch"]["original"] == pytest.approx(0.9)
     assert table["branch"]["alternative"] == pytest.approx(0.7)
     assert table["facing"]["original"] == 0.5
-    assert np.isnan(table["facing"]["chance"])  # rows without majority_acc (older scans)
+    assert table["facing"]["chance"] == pytest.approx(0.3)       # the current state's row only
+    assert np.isnan(table["facing"]["chance_alt"])               # no alternative rows
 
 
 def test_orig_minus_alt_above_chance():
     from kareljax.probe import report_summaries as summaries
-    row = dict(step=10, offset=-1, depth="linear", seed=0, task="position")
-    rows = [dict(row, semantics="original", alt=-1, test_acc=0.6, majority_acc=0.2),
-            dict(row, semantics="alt8", alt=8, test_acc=0.9, majority_acc=0.9)]
+    key = dict(step=10, offset=-1, depth="linear", seed=0, task="position")
+    rows = [row(**key, semantics="original", alt=-1, test_acc=0.6, majority_acc=0.2),
+            row(**key, semantics="alt8", alt=8, test_acc=0.9, majority_acc=0.9)]
     cell = summaries.orig_vs_alt(rows, 10)[(-1, "linear")]
     assert cell["difference"] == pytest.approx(-0.3)
     assert cell["difference_above_chance"] == pytest.approx(0.4)
@@ -358,7 +399,9 @@ def test_progress_figure_without_probes_has_accuracy_and_loss_panels(tmp_path):
 
     generation = {100: {"correct": 0.2, "correct_gen": 0.1}, 200: {"correct": 0.5, "correct_gen": 0.4}}
     loss = [(s, 1.0 / s) for s in range(10, 210, 10)]
-    floors = {"noop_floor": 0.1, "best_constant": {"correct": 0.15}}
+    floors = {"noop_floor": 0.1, "reference_distinct": 0.6,
+              "best_constant": {"code": "def run() { move() }", "correct": 0.15,
+                                "searched": "all 155 programs"}}
     paths = {}
     for name, content in (("acc", {}), ("all", {"linear": {0: 0.3, 200: 0.4}})):
         paths[name] = report_figures.plot_progress(
@@ -392,10 +435,10 @@ def test_printed_summary_is_strict_json_with_an_undefined_r2(tmp_path, capsys):
 
 
 def test_sample_counts_give_ranges_and_the_subsampled_totals():
-    base = {"train_samples": 900, "val_samples": 300, "test_samples": 300}
-    full = {**base, "train_available": 900, "val_available": 300, "test_available": 300}
+    full = {"train_samples": 900, "val_samples": 300, "test_samples": 300,
+            "train_available": 900, "val_available": 300, "test_available": 300}
     capped = {**full, "train_samples": 500, "train_available": 2000}
-    counts = report_summaries.sample_counts([base, full, capped])
+    counts = report_summaries.sample_counts([full, capped])
     assert counts == {"train": {"used": (500, 900), "found": 2000},
                       "val": {"used": (300, 300), "found": None},
                       "test": {"used": (300, 300), "found": None}}
@@ -403,5 +446,5 @@ def test_sample_counts_give_ranges_and_the_subsampled_totals():
         "Samples per probe (train / val / test): 500–900 / 300 / 300 per checkpoint (a seeded "
         "subsample where a split had more aligned samples: up to train 2,000 found; the scan's "
         "max_train_samples / max_eval_samples).")
-    assert report_summaries.sample_counts([{"test_acc": 0.5}]) == {}
+    assert report_summaries.sample_counts([]) == {}
     assert report._samples_sentence({}) is None

@@ -8,7 +8,7 @@ import pathlib
 
 import pytest
 
-from tests.probe.test_report import PNG_MAGIC, _write_run
+from tests.probe.test_report import PNG_MAGIC, _write_run, row
 
 SCRIPTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "results" / "small_24k"
 STEPS = (0, 50, 100)
@@ -31,11 +31,9 @@ def _turns_rows():
     for step in STEPS:
         for (sem, alt), accuracy in ACCURACY.items():
             for offset in (-1, 0):
-                rows.append({"step": step, "semantics": sem, "alt": alt, "offset": offset,
-                             "depth": "linear", "task": "turns", "seed": 0,
-                             "val_acc": accuracy(step), "test_acc": accuracy(step),
-                             "majority_acc": 0.6 if alt < 0 else 0.5, "best_step": 10,
-                             "train_samples": 100, "val_samples": 50, "test_samples": 50})
+                rows.append(row(step=step, semantics=sem, alt=alt, offset=offset, depth="linear",
+                                task="turns", seed=0, val_acc=accuracy(step),
+                                test_acc=accuracy(step), majority_acc=0.6 if alt < 0 else 0.5))
     return rows
 
 
@@ -79,10 +77,9 @@ def _grid_rows(tasks=GRID_TASKS):
         for depth in ("linear", "mlp1"):
             for task, untrained, trained, chance in tasks:
                 accuracy = untrained if step == 0 else trained
-                rows.append({"step": step, "semantics": "original", "alt": -1, "offset": -1,
-                             "depth": depth, "task": task, "seed": 0, "val_acc": accuracy,
-                             "test_acc": accuracy, "majority_acc": chance, "best_step": 10,
-                             "train_samples": 100, "val_samples": 50, "test_samples": 50})
+                rows.append(row(step=step, semantics="original", alt=-1, offset=-1, depth=depth,
+                                task=task, seed=0, val_acc=accuracy, test_acc=accuracy,
+                                majority_acc=chance))
     return rows
 
 
