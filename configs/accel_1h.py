@@ -36,5 +36,6 @@ def get_config() -> ml_collections.ConfigDict:
         seed=0, batch_size=128, num_steps=STEPS, lr=5e-4, b2=0.98, warmup_steps=1_000,
         schedule="linear", data_source="fresh", checkpoint_every=STEPS // 10,
         keep_latest_every=500, log_every=100, eval_every=STEPS // 20, eval_examples=256)
-    config.probe = probe_section(train_limit=10_000, alts="8,11", seeds=1, profile="paper")
+    config.probe = probe_section("paper", collect={"train_limit": 10_000, "alts": "8,11"},
+                                 scan={"seeds": 1})
     return config

@@ -34,5 +34,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.train = train_config.train_section(
         seed=8, batch_size=80, grad_accum=1, num_steps=80_000, lr=5e-6, warmup_steps=6_000,
         schedule="linear", checkpoint_every=2_000, keep_latest_every=500, log_every=50)
-    config.probe = probe_section(seeds=5, profile="paper")
+    config.probe = probe_section("paper", scan={"seeds": 5})
     return config

@@ -48,6 +48,7 @@ def get_config() -> ml_collections.ConfigDict:
         eval_every=NUM_STEPS // 10, eval_examples=256)
     # Offsets -1 and 0 only: a sample needs every offset of the scan inside its program, and the
     # paper's -2 ... +2 leave programs of 1-3 actions without samples (configs/small.py).
-    config.probe = probe_section(train_limit=300, alts="8", seeds=1, fit_steps=40,
-                                 offsets=(-1, 0))
+    config.probe = probe_section(
+        collect={"train_limit": 300, "alts": "8"},
+        scan={"seeds": 1, "offsets": (-1, 0), "fit": {"steps": 40, "eval_every": 20}})
     return config

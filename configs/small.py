@@ -41,6 +41,7 @@ def get_config(world_size: int = 6, num_steps: int = NUM_STEPS, checkpoints: int
     # Offsets -1 and 0 only (the current state and the next): a sample needs every offset of
     # the scan inside its program, and with programs of ~2 actions the paper's -2 ... +2 kept
     # only 5-action programs (docs/results).
-    config.probe = probe_section(train_limit=3000, alts="8,11", seeds=1, fit_steps=100,
-                                 offsets=(-1, 0))
+    config.probe = probe_section(
+        collect={"train_limit": 3000, "alts": "8,11"},
+        scan={"seeds": 1, "offsets": (-1, 0), "fit": {"steps": 100, "eval_every": 50}})
     return config

@@ -18,5 +18,5 @@ def get_config() -> ml_collections.ConfigDict:
         seed=0, batch_size=32, grad_accum=1, num_steps=200, lr=3e-3, warmup_steps=20,
         schedule="linear", checkpoint_every=100, keep_latest_every=25, log_every=10)
     # `kareljax reproduce`: what to collect for the probes and how hard to scan.
-    config.probe = probe_section(train_limit=1000, seeds=1, fit_steps=60)
+    config.probe = probe_section(collect={"train_limit": 1000}, scan={"seeds": 1})
     return config

@@ -39,8 +39,9 @@ kareljax is a JAX reimplementation of Jin & Rinard, *Emergent Representations
 of Program Semantics in Language Models Trained on Programs* (ICML 2024): a transformer trained on
 Karel programs, and probes reading the robot's state from its hidden states.
 
-This notebook installs kareljax, runs the whole pipeline with the CPU-sized `tiny` config (dataset,
-training, evaluation, collection, probe scan, report: minutes on any runtime) and shows the report.
+This notebook installs kareljax, runs the whole pipeline with the README's `quick` config (training,
+evaluation, collection, probe scan, report: about 7 minutes on a 2-core CPU, less on an
+accelerator) and shows the report.
 The last section loads a paper-scale run made on a TPU VM or GPU host (`launch/tpu_vm.sh`,
 `launch/gpu_host.sh`) from Google Cloud Storage.
 
@@ -52,9 +53,9 @@ needs a restart after the install.
 # Where kareljax comes from: set this to the repository (your fork or the project's).
 REPO_URL = "https://github.com/<you>/kareljax"
 REF = "main"                     # branch or tag
-CONFIG = "configs/tiny.py"       # the CPU-sized config: ~0.1 M parameters, 200 steps
+CONFIG = "configs/quick.py"      # the README's main job: 0.8 M parameters, 2,400 steps
 OVERRIDES = ""                   # extra config flags, e.g. "--config.train.num_steps=400"
-RUN = "runs/tiny"                # the run directory (inside the clone)
+RUN = "runs/quick"               # the run directory (inside the clone)
 JAX_VERSION = "0.10.2"
 INSTALL = True                   # False: use the kareljax already installed in this kernel's Python
 BUCKET = ""                      # last section: a run in gs://BUCKET/runs/RUN_NAME ("" skips it)
@@ -120,7 +121,7 @@ else:
 ## Which devices does JAX see?
 
 A TPU runtime should list `TpuDevice`s, a GPU runtime `CudaDevice`s (backend `gpu`); `cpu` means
-no accelerator (fine for the tiny config).
+no accelerator (fine for the quick config).
 """),
     code("""
 !python -c "import jax; print('jax', jax.__version__, '| backend:', jax.default_backend()); print(jax.devices())"

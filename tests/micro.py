@@ -11,5 +11,5 @@ def micro_overrides(data_dir: str | os.PathLike) -> list[str]:
             "--config.data.num_val=100", "--config.data.num_test=100",
             "--config.train.num_steps=10", "--config.train.warmup_steps=1",
             "--config.train.checkpoint_every=10", "--config.train.keep_latest_every=10",
-            "--config.probe.alts=0", "--config.probe.train_limit=100",
-            "--config.probe.fit_steps=4"]
+            "--config.probe.collect.alts=0", "--config.probe.collect.train_limit=100",
+            "--config.probe.scan.fit.steps=4", "--config.probe.scan.fit.eval_every=2"]

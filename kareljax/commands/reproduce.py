@@ -3,20 +3,16 @@ probe scan, report).
 
     kareljax reproduce --config configs/tiny.py [--workdir runs/tiny] [--config.train.num_steps=400]
 
-Each stage is the command of the same name, run in order in one run directory; run again, it
-continues where it stopped: training resumes from its newest checkpoint, checkpoints already
-collected are skipped, a scan newer than every collection is kept (and a rerun scan reuses the
-rows of checkpoints it already scanned). The probe baseline, step 0, is the untrained model reading
-the reference programs (`collect --forced-baseline`): its own programs are degenerate. The config's
-optional `probe` section sets the collection and scan sizes (`train_limit`, `alts`, `seeds`, `offsets`,
-`profile`, `fit_steps`). The report ends up in <workdir>/report/report.md.
+Each stage is the library call of the command of the same name (`kareljax.reproduce`), run in
+order in one run directory; run again, it continues where it stopped. The probe baseline, step 0,
+is the untrained model reading the reference programs. The config's `probe` section sets what is
+collected and how it is scanned. The report ends up in <workdir>/report/report.md.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,47 +22,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", default=None, help="default: runs/<config name>")
 
 
-def _scan_is_current(workdir: str) -> bool:
-    from kareljax.probe import store
-
-    results = os.path.join(workdir, "results.jsonl")
-    if not os.path.exists(results):
-        return False
-    newest = max(os.path.getmtime(os.path.join(store.step_dir(workdir, s), store.INDEX))
-                 for s in store.collected_steps(workdir))
-    return os.path.getmtime(results) > newest
+def _say(message: str) -> None:
+    print(f"[reproduce] {message}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
-    from kareljax import cli, config_files
+    from kareljax import config_files, reproduce
+    from kareljax.errors import KareljaxError
+    from kareljax.train import loop
 
     config = config_files.load(args.config, args.config_overrides)
     name = os.path.splitext(os.path.basename(config_files.resolve(args.config)))[0]
     workdir = args.workdir or os.path.join("runs", name)
-    from kareljax.probe import options as probe_options
-    probe = probe_options.probe_of(config)
-    overrides = [f"--config.{o}" for o in args.config_overrides]
-    stages = [
-        ("train", ["train", "--config", args.config, "--workdir", workdir, *overrides]),
-        ("eval", ["eval", "--workdir", workdir, "--split", "test"]),
-        ("collect", ["collect", "--workdir", workdir, "--steps", "all", "--forced-baseline",
-                     "--train-limit", str(probe.train_limit), "--alts", probe.alts]),
-        ("scan", ["scan", "--workdir", workdir, "--profile", probe.profile,
-                  *(f"--config.{o}" for o in probe_options.scan_overrides(probe))]),
-        ("report", ["report", "--workdir", workdir]),
-    ]
-    start = time.perf_counter()
-    for stage, argv in stages:
-        if stage == "scan" and _scan_is_current(workdir):
-            print(f"[reproduce] scan: {workdir}/results.jsonl is newer than every collection; "
-                  "kept", file=sys.stderr)
-            continue
-        print(f"[reproduce] {stage} ({time.perf_counter() - start:.0f} s so far)", file=sys.stderr)
-        status = cli.main(argv)
-        if status:
-            print(f"[reproduce] {stage} stopped (exit {status}; the reason is above); once it "
-                  "is dealt with, the same command continues from here", file=sys.stderr)
-            return status
-    print(f"[reproduce] done in {time.perf_counter() - start:.0f} s: "
-          f"{os.path.join(workdir, 'report', 'report.md')}", file=sys.stderr)
+    try:
+        done = reproduce.run(config, workdir,
+                             on_stage=lambda stage, s: _say(f"{stage} ({s:.0f} s so far)"))
+    except (KareljaxError, loop.NonFiniteLossError) as e:
+        status = 2 if isinstance(e, KareljaxError) else 1
+        print(f"kareljax {e.stage}: {e}", file=sys.stderr)
+        _say(f"{e.stage} stopped (exit {status}; the reason is above); once it is dealt with, "
+             "the same command continues from here")
+        return status
+    train = done["train"]
+    print(f"trained {train.step} steps in {workdir}{loop.summary_text(train.metrics)}")
+    print(f"test: {done['eval']['correct']:.1%} correct (step {done['eval']['step']})")
+    print(f"collected steps {done['collect']['steps']} ({done['collect']['new']} new) under "
+          f"{workdir}/collect")
+    if done["scan"] is None:
+        _say(f"scan: {workdir}/results.jsonl is newer than every collection; kept")
+    elif not done["scan"]["probes"]:
+        _say(f"scan: no checkpoint could be probed (steps {done['scan']['skipped_steps']} "
+             "skipped, each with its reason above)")
+        return 1
+    else:
+        print(f"probed {done['scan']['probes']} probes of {done['scan']['checkpoints']} "
+              f"checkpoints: {done['scan']['results']}")
+    for note in done["report"]["notes"]:
+        print(f"kareljax report: note: {note}", file=sys.stderr)
+    _say(f"done in {done['seconds']:.0f} s: {done['report']['report']}")
     return 0

@@ -6,7 +6,8 @@ again with the settings a user would try, in order, and the first that fits is n
 - train_step: a batch that the devices divide, then `train.grad_accum` x2, x4, x8, then
   `train.mesh.fsdp` over every device with those;
 - decode, collect: half the batch, again and again (`--batch-size` of eval and collect);
-- scan, scan_paper: half the scan's memory budget (`--config.memory_gib`), again and again.
+- scan, scan_paper: half the scan's memory budget (`--config.probe.scan.memory_gib`), again
+  and again.
 Programs that are the same on two targets (a one-device stage on the same chip) compile once;
 compiles run on every core of this host.
 """
@@ -85,7 +86,7 @@ def _scan_attempts(config, device, stage) -> Iterator[Attempt]:
     budget = options.memory_gib / 2
     while budget >= 1 / 16:
         smaller = dataclasses.replace(options, memory_gib=budget)
-        yield Attempt(f"--config.memory_gib={budget:g}",
+        yield Attempt(f"--config.probe.scan.memory_gib={budget:g}",
                       lambda o=smaller: stages_lib.scan_stage(config, device, o, stage))
         budget /= 2
 

@@ -70,7 +70,7 @@ def collected_specs(config: ml_collections.ConfigDict) -> int:
     """Specs `collect` decodes at each checkpoint: the probe section's train limit (default
     50,000) of the train split, and the whole val and test splits."""
     data = config.data
-    limit = options_lib.probe_of(config).train_limit
+    limit = options_lib.probe_of(config).collect.train_limit
     return (min(limit, dataset_config.split_size(data, "train"))
             + dataset_config.split_size(data, "val") + dataset_config.split_size(data, "test"))
 
@@ -149,7 +149,8 @@ def collect_stage(config: ml_collections.ConfigDict, device, batch: int) -> Stag
 
 def _semantics(config: ml_collections.ConfigDict) -> int:
     from kareljax.probe import collect_run
-    return 1 + len(collect_run.parse_alts(str(options_lib.probe_of(config).alts), "probe.alts"))
+    alts = str(options_lib.probe_of(config).collect.alts)
+    return 1 + len(collect_run.parse_alts(alts, "probe.collect.alts"))
 
 
 def scan_stage(config: ml_collections.ConfigDict, device, options: scan_lib.ScanOptions,

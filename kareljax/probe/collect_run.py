@@ -4,7 +4,7 @@ probes' baseline) and split, the decoded programs, the hidden state producing ea
 (mean over layers, or per layer), the shown examples' traces under the original and alternative
 semantics, and the accuracy, in <workdir>/collect/step_<S>/ (`probe.store`'s layout).
 
-    collect_run.run("runs/quick", collect_run.CollectOptions(steps="all", forced_baseline=True))
+    collect_run.run("runs/quick", collect_run.CollectOptions(steps="all"))
 
 Steps collected already are kept (a note names those collected with other options);
 `overwrite` collects them again, setting the old collection aside until the new one is complete
@@ -31,7 +31,7 @@ class CollectOptions:
     alts: str = DEFAULT_ALTS        # alternative semantics traced besides the original
     per_layer: bool = False
     forced: bool = False            # feed the reference programs instead of decoding
-    forced_baseline: bool = False   # ... at step 0 only (the untrained model's are degenerate)
+    forced_baseline: bool = True    # ... at step 0 only (the untrained model's are degenerate)
     batch_size: int = 256
     overwrite: bool = False
 

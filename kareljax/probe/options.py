@@ -1,62 +1,80 @@
-"""Scan options from a named profile plus `name=value` overrides, and from a config's `probe`
-section (what `kareljax scan` and `kareljax reproduce` use, and what `kareljax plan` compiles)."""
+"""A config's `probe` section: what a run collects for the probes and how it scans them.
+
+    probe.collect: train_limit, alts, per_layer, forced_baseline, batch_size  (CollectOptions)
+    probe.scan:    depths, tasks, offsets, seeds, alts, example, ..., fit.*    (ScanOptions)
+
+Every default is the dataclasses' own (`collect_run.CollectOptions`, `scan.ScanOptions`,
+`fit.FitOptions`); the section is built from them, so each is written once. A profile is a
+variant of the scan's sizes (probe training budget and sample limits): `paper` is the
+dataclasses' defaults (docs/spec.md §9), `cpu` a short budget for this CPU. `kareljax collect`
+and `kareljax scan` read the run's section from its config.json and take overrides like any
+other (`--config.probe.scan.seeds=5`, `--config.probe.collect.train_limit=1000`).
+"""
 from __future__ import annotations
 
 import dataclasses
 
 import ml_collections
-from ml_collections import config_dict
 
-from kareljax.config_files import ConfigError, require
+from kareljax.config_files import ConfigError, apply_override, require
 
+# Profiles: a budget for the scan (probe training and sample limits); `paper` is the defaults'.
 PROFILES = {
+    "paper": None,
     "cpu": {"fit": {"steps": 60, "batch_size": 64, "eval_every": 30},
             "max_train_samples": 20_000, "max_eval_samples": 1024},
-    "paper": {"fit": {"steps": 10_000, "batch_size": 1024, "eval_every": 500},
-              "max_train_samples": 100_000, "max_eval_samples": 10_000},
 }
+DEFAULT_PROFILE = "cpu"
+# Collection options that are a run's choice of the moment, not its config's.
+_RUN_TIME_COLLECT = ("steps", "splits", "limit", "forced", "overwrite")
 
 
-def scan_options(profile: str, overrides: list[str]):
-    """ScanOptions from a profile plus `name=value` overrides (ConfigDict-checked)."""
-    from kareljax import config_files
-    from kareljax.probe import fit, scan
-
-    defaults = dataclasses.asdict(scan.ScanOptions())
-    defaults["alts"] = ()
-    config = ml_collections.ConfigDict(defaults)
-    config.update(PROFILES[profile])
-    for item in overrides:
-        config_files.apply_override(config, item)
-    values = config.to_dict()
-    values["alts"] = tuple(values["alts"]) or None
-    for key in ("depths", "tasks", "offsets", "statements"):
-        values[key] = tuple(values[key])
-    try:
-        values["fit"] = fit.FitOptions(**values["fit"])
-        return scan.ScanOptions(**values)
-    except (ValueError, TypeError) as e:     # the options' own checks name the option
-        raise config_files.ConfigError(str(e)) from e
+def _collect_defaults() -> dict:
+    from kareljax.probe import collect_run
+    values = dataclasses.asdict(collect_run.CollectOptions())
+    return {k: v for k, v in values.items() if k not in _RUN_TIME_COLLECT}
 
 
-def probe_section(**values) -> ml_collections.ConfigDict:
-    """A config's `probe` section: what `kareljax reproduce` collects and how it scans, every
-    option at its default (written here only) with `values` replacing some.
+def _budget(profile: str) -> dict:
+    """The scan options profile `profile` sets."""
+    if PROFILES[profile] is not None:
+        return PROFILES[profile]
+    defaults = _scan_defaults()
+    budget = PROFILES[DEFAULT_PROFILE]
+    return {k: ({f: defaults[k][f] for f in v} if isinstance(v, dict) else defaults[k])
+            for k, v in budget.items()}
 
-    train_limit: train specs collected (docs/spec.md §8: 50,000); alts: the alternative
-    semantics traced besides the original ("0,3,5,8,11"); seeds, offsets: of the scan; profile:
-    `PROFILES`' name; fit_steps: probe training steps (None: the profile's)."""
-    from kareljax.probe import collect_run, labels
-    section = ml_collections.ConfigDict({
-        "train_limit": collect_run.DEFAULT_TRAIN_LIMIT, "alts": collect_run.DEFAULT_ALTS,
-        "seeds": 3, "profile": "cpu", "fit_steps": config_dict.placeholder(int),
-        "offsets": tuple(labels.OFFSETS)})
-    unknown = sorted(set(values) - set(section.keys()))
-    if unknown:
-        raise ConfigError(f"probe: unknown options {unknown}; the section has "
-                          f"{', '.join(sorted(section.keys()))}")
-    section.update(values)
+
+def _scan_defaults() -> dict:
+    from kareljax.probe import scan
+    values = dataclasses.asdict(scan.ScanOptions())
+    values["alts"] = ()                          # () in a config: every collected alternative
+    return values
+
+
+def probe_section(profile: str = DEFAULT_PROFILE, collect: dict | None = None,
+                  scan: dict | None = None) -> ml_collections.ConfigDict:
+    """The section at its defaults, with `profile`'s scan sizes and then `collect` and `scan`
+    (nested dicts, e.g. scan={"seeds": 1, "fit": {"steps": 40}}) replacing values."""
+    require(profile in PROFILES, "probe profile", f"one of {sorted(PROFILES)}, got {profile!r}")
+    section = ml_collections.ConfigDict({"collect": _collect_defaults(),
+                                         "scan": _scan_defaults()})
+    _update(section.scan, _budget(profile), "probe.scan")
+    _update(section.collect, collect or {}, "probe.collect")
+    _update(section.scan, scan or {}, "probe.scan")
     return section
+
+
+def _update(node: ml_collections.ConfigDict, values, where: str) -> None:
+    """`values` (a dict or ConfigDict; lists, as config.json gives them, read as tuples) set
+    into `node`; ConfigError naming an option `node` does not have."""
+    for key, value in values.items():
+        require(key in node, f"{where}.{key}",
+                f"unknown option; {where} has {', '.join(sorted(node.keys()))}")
+        if isinstance(value, (dict, ml_collections.ConfigDict)):
+            _update(node[key], value, f"{where}.{key}")
+        else:
+            node[key] = tuple(value) if isinstance(value, list) else value
 
 
 def probe_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -66,37 +84,77 @@ def probe_of(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return probe
 
 
+def with_overrides(config: ml_collections.ConfigDict, overrides: list[str],
+                   profile: str | None = None) -> ml_collections.ConfigDict:
+    """A copy of `config` (given a default probe section if it has none) with `profile`'s scan
+    sizes and then `overrides` ("probe.scan.seeds=5", ...) applied, checked."""
+    config = ml_collections.ConfigDict(config.to_dict())
+    stored = config.probe if "probe" in config else {}
+    config.probe = probe_section()
+    _update(config.probe, stored, "probe")
+    if profile is not None:
+        require(profile in PROFILES, "--profile", f"one of {sorted(PROFILES)}, got {profile!r}")
+        _update(config.probe.scan, _budget(profile), "probe.scan")
+    for item in overrides:
+        apply_override(config, item)
+    validate_probe(config.probe)
+    return config
+
+
 def validate_probe(probe: ml_collections.ConfigDict) -> None:
     """ConfigError naming the first probe option that cannot work."""
+    expected = probe_section()
+    for part in ("collect", "scan"):
+        have = set(probe[part].keys()) if part in probe else set()
+        require(have == set(expected[part].keys()), f"probe.{part}",
+                f"needs exactly the options {sorted(expected[part].keys())} (build the section "
+                f"with kareljax.probe.options.probe_section), got {sorted(have)}")
+    collect_options(probe)
+    scan_options(probe)
+
+
+def collect_options(probe: ml_collections.ConfigDict, **run_time):
+    """The CollectOptions of a probe section plus the run-time choices (steps, splits, limit,
+    forced, overwrite)."""
     from kareljax.probe import collect_run
-    expected = set(probe_section().keys())
-    require(set(probe.keys()) == expected, "probe",
-            f"needs exactly the options {sorted(expected)} (build it with "
-            f"kareljax.probe.options.probe_section), got {sorted(probe.keys())}")
-    for name in ("train_limit", "seeds"):
-        require(isinstance(probe[name], int) and probe[name] >= 1, f"probe.{name}",
-                f"must be an integer >= 1, got {probe[name]!r}")
-    require(probe.fit_steps is None or (isinstance(probe.fit_steps, int) and probe.fit_steps >= 1),
-            "probe.fit_steps", f"must be an integer >= 1 (or None), got {probe.fit_steps!r}")
-    require(probe.profile in PROFILES, "probe.profile",
-            f"one of {sorted(PROFILES)}, got {probe.profile!r}")
-    require(len(probe.offsets) >= 1 and all(isinstance(o, int) for o in probe.offsets),
-            "probe.offsets", f"a tuple of integers like (-1, 0), got {probe.offsets!r}")
-    collect_run.parse_alts(str(probe.alts), "probe.alts")
+    values = {**probe.collect.to_dict(), **run_time}
+    for name in ("train_limit", "batch_size"):
+        require(isinstance(values[name], int) and values[name] >= 1, f"probe.collect.{name}",
+                f"must be an integer >= 1, got {values[name]!r}")
+    collect_run.parse_alts(str(values["alts"]), "probe.collect.alts")
+    return collect_run.CollectOptions(**values)
 
 
-def scan_overrides(probe: ml_collections.ConfigDict) -> list[str]:
-    """The scan overrides a config's probe section sets (seeds, offsets, fit_steps)."""
-    out = [f"seeds={probe.seeds}", f"offsets={tuple(probe.offsets)}"]
-    if probe.fit_steps is not None:
-        out += [f"fit.steps={probe.fit_steps}", f"fit.eval_every={max(1, probe.fit_steps // 2)}"]
-    return out
+def scan_options(probe: ml_collections.ConfigDict):
+    """The ScanOptions of a probe section; ConfigError naming the option the scan refuses."""
+    from kareljax.probe import fit, scan
+    values = probe.scan.to_dict()
+    values["alts"] = tuple(values["alts"]) or None
+    for key in ("depths", "tasks", "offsets", "statements"):
+        values[key] = tuple(values[key])
+    require(len(values["offsets"]) >= 1, "probe.scan.offsets",
+            f"a tuple of integers like (-1, 0), got {values['offsets']!r}")
+    try:
+        values["fit"] = fit.FitOptions(**values["fit"])
+        return scan.ScanOptions(**values)
+    except (ValueError, TypeError) as e:     # the options' own checks name the option
+        raise ConfigError(f"probe.scan.{e}") from e
 
 
 def config_scan_options(config: ml_collections.ConfigDict, profile: str | None = None):
-    """The ScanOptions `kareljax reproduce` scans a config's run with (`profile` given: that
-    profile with the config's seeds only, e.g. "paper")."""
-    probe = probe_of(config)
-    if profile is not None:
-        return scan_options(profile, [f"seeds={probe.seeds}"])
-    return scan_options(probe.profile, scan_overrides(probe))
+    """The ScanOptions a config's run is scanned with (`profile` given: its sizes instead)."""
+    return scan_options(with_overrides(config, [], profile).probe)
+
+
+def run_probe(workdir: str, overrides=(), profile: str | None = None
+              ) -> ml_collections.ConfigDict:
+    """The probe section of the run in `workdir` (its config.json), with `profile`'s scan sizes
+    and `overrides` ("probe.scan.seeds=5", ...) applied."""
+    from kareljax.train import load
+    return with_overrides(load.run_config(workdir), list(overrides), profile).probe
+
+
+def scan_overrides(argv_overrides: list[str]) -> list[str]:
+    """`kareljax scan`'s overrides with the short form of earlier versions (`fit.steps=100`,
+    `seeds=5`) read as `probe.scan.fit.steps=100`, `probe.scan.seeds=5`."""
+    return [o if o.startswith("probe.") else f"probe.scan.{o}" for o in argv_overrides]

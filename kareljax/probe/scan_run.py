@@ -71,7 +71,8 @@ def capped_samples_note(rows: list[dict]) -> str | None:
     samples unused, or None when every probe saw all of them."""
     from kareljax.probe.report_summaries import sample_counts
     option = {"train": "max_train_samples", "val": "max_eval_samples", "test": "max_eval_samples"}
-    limited = [f"{split} {c['used'][1]:,} of up to {c['found']:,} (--config.{option[split]})"
+    limited = [f"{split} {c['used'][1]:,} of up to {c['found']:,} "
+               f"(--config.probe.scan.{option[split]})"
                for split, c in sample_counts(rows).items() if c["found"]]
     if not limited:
         return None
@@ -118,7 +119,7 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
     first = store.read_index(store.step_dir(workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     layers = store.layer_count(store.step_dir(workdir, steps[0]), first)
-    per_step = scan.probes_per_step(options, num_sem, first.get("conditions", False), layers)
+    per_step = scan.probes_per_step(options, num_sem, first["conditions"], layers)
     rows, start, reused = [], time.perf_counter(), []
     cache = os.path.join(workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=len(steps) * per_step, desc="probes", unit="probe", file=sys.stderr,

@@ -93,9 +93,33 @@ def _identity(section: str, values: dict) -> dict:
     return {**rest, **dims}
 
 
+def summary_text(metrics: dict) -> str:
+    """", loss L, T tokens/s" from a run's last metrics line (what it has of them)."""
+    text = f", loss {metrics['loss']:.4f}" if "loss" in metrics else ""
+    if "tokens_per_s" in metrics:
+        text += f", {metrics['tokens_per_s']:,.0f} tokens/s"
+    return text
+
+
+def interrupted_note(workdir: str) -> str:
+    """What a Ctrl-C leaves: the newest checkpoint, from which the same command resumes."""
+    from kareljax.train import load
+
+    try:
+        steps = load.checkpoint_steps(workdir)
+    except Exception:                   # noqa: BLE001  (only for the message)
+        steps = []
+    if not steps:
+        return "interrupted before the first checkpoint: the same command starts again"
+    return (f"interrupted; the newest checkpoint is step {steps[-1]} (in "
+            f"{os.path.join(workdir, CHECKPOINT_DIR)}): the same command resumes from it")
+
+
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Rejects a workdir whose earlier run used another model or dataset, or whose config.json
     does not read back."""
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ConfigError(f"--workdir {workdir} is a file, not a run directory")
     now = _as_json(config)
     before = read_recorded_config(workdir)
     if before is not None:
@@ -208,7 +232,12 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     ckpts = ckpt_lib.Checkpoints(os.path.join(workdir, CHECKPOINT_DIR),
                                  checkpoint_every=tc.checkpoint_every,
                                  keep_latest_every=tc.keep_latest_every)
-    restored = ckpts.restore(abstract)
+    try:
+        restored = ckpts.restore(abstract)
+    except ckpt_lib.CheckpointReadError as e:
+        e.hint = (f"to train this run again from step 0, move {e.directory} elsewhere "
+                  "(kareljax deletes no checkpoint)")
+        raise
     record_config(config, workdir)
     if restored is None:
         state = state_lib.init_state(config.model, tx, tc.seed, shardings)

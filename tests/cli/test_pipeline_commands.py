@@ -111,8 +111,8 @@ def test_collect_then_scan(run_dir, capsys):
     available = max(r["train_available"] for r in capped)
     assert available > 50 and all(r["val_samples"] == r["val_available"] for r in capped)
     err = capsys.readouterr().err
-    assert f"train 50 of up to {available:,} (--config.max_train_samples)" in err
-    assert "(--config.max_eval_samples)" not in err
+    assert f"train 50 of up to {available:,} (--config.probe.scan.max_train_samples)" in err
+    assert "(--config.probe.scan.max_eval_samples)" not in err
 
 
 def test_scan_rejects_bad_options(run_dir, capsys):
@@ -124,7 +124,7 @@ def test_scan_rejects_bad_options(run_dir, capsys):
 
 @pytest.mark.parametrize("option, value, message", [
     ("--steps", "ten", "--steps: 'all', 'latest' or step numbers like 0,500, got 'ten'"),
-    ("--alts", "12", "--alts: alternative semantics indices in 0..11 separated by commas"),
+    ("--alts", "12", "probe.collect.alts: alternative semantics indices in 0..11 separated by"),
     ("--alts", "0,x", "got '0,x'"),
     ("--splits", "test,dev", "--splits: some of train, val, test separated by commas, got"),
 ])
@@ -172,11 +172,10 @@ def test_capped_samples_note_names_each_limited_split():
     full = {"train_samples": 90, "train_available": 90, "val_samples": 30, "val_available": 30,
             "test_samples": 30, "test_available": 30}
     assert capped_samples_note([full]) is None
-    older = {"train_samples": 90, "val_samples": 30, "test_samples": 30}   # cached before the field
-    assert capped_samples_note([older, full]) is None
     smaller = {k: v // 2 for k, v in full.items()}        # a checkpoint with fewer samples, all used
     note = capped_samples_note([smaller, {**full, "train_samples": 64, "test_samples": 16}])
-    assert "train 64 of up to 90 (--config.max_train_samples); test 16 of up to 30" in note
+    assert ("train 64 of up to 90 (--config.probe.scan.max_train_samples); test 16 of up to 30"
+            in note)
     assert "val " not in note
 
 
