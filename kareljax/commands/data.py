@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from kareljax.commands import int_at_least
 
@@ -48,52 +47,17 @@ def _load(args):
     return config.data
 
 
-def _build(data, quiet: bool = False) -> float:
-    """Builds the dataset if it is not there yet; returns the seconds it took."""
-    from tqdm import tqdm
-    from kareljax.data import tfds_karel
-
-    builder = tfds_karel.builder(data)
-    if tfds_karel.is_built(builder):
-        if not quiet:
-            print(f"{builder.data_path} is already built", file=sys.stderr)
-        return 0.0
-    builder.progress = lambda **kw: tqdm(file=sys.stderr, **kw)
-    start = time.perf_counter()
-    builder.download_and_prepare()
-    return time.perf_counter() - start
-
-
 def run(args: argparse.Namespace) -> int:
-    from kareljax.data import dataset_config
+    from kareljax.data import build
 
     data = _load(args)
     if args.data_command == "export":
-        dataset_config.split_size(data, args.split)
-    seconds = _build(data, quiet=args.data_command == "export")
-    if args.data_command == "build":
-        from kareljax.data import tfds_karel
-        builder = tfds_karel.builder(data)
-        sizes = {s: builder.info.splits[s].num_examples for s in dataset_config.SPLITS}
-        print(f"built {builder.data_path} in {seconds:.1f} s: {sizes}")
+        count = build.export_split(data, args.split, args.output, args.limit)
+        print(f"wrote {count} records of the {args.split} split to {args.output}")
         return 0
-    return _export(data, args)
-
-
-def _export(data, args) -> int:
-    import numpy as np
-    from kareljax.data import export, pipeline
-    from kareljax.karel import records
-
-    reader = pipeline.DatasetReader(data, args.split)
-    count = len(reader) if args.limit is None else min(args.limit, len(reader))
-    out = []
-    for start in range(0, count, 4096):
-        batch = reader.read(np.arange(start, min(count, start + 4096)))
-        try:
-            out += export.to_golden(batch, data.max_steps)
-        except export.ExportMismatchError as e:
-            raise export.ExportMismatchError(f"{reader.name} {args.split}: {e}") from e
-    records.write_records(args.output, out)
-    print(f"wrote {len(out)} records of {reader.name} {args.split} to {args.output}")
+    seconds = build.build(data)
+    path, sizes = build.split_sizes(data)
+    if not seconds:
+        print(f"{path} is already built", file=sys.stderr)
+    print(f"built {path} in {seconds:.1f} s: {sizes}")
     return 0
