@@ -241,3 +241,28 @@ def sample_counts(rows) -> dict[str, dict]:
                  if r[f"{split}_available"] > r[f"{split}_samples"]]
         counts[split] = {"used": (min(used), max(used)), "found": max(found) if found else None}
     return counts
+
+
+RISES_R2 = 0.5        # content "rises with accuracy": a positive slope with R² at least this
+BEATS_POINTS = 0.01   # the original "beats" the alternatives by more than 1 point above chance
+
+
+def paper_criteria(content: dict, generation: dict, ova: dict) -> dict:
+    """The paper's own tests per depth, on the trained checkpoints only (step 0, the untrained
+    model, stays a reference: its states over-weight the first grids, docs/results):
+    {depth: {steps, slope, r2, rises, orig_minus_alt: {offset: points above chance}, beats}}.
+    `rises`: semantic content rises with generation accuracy (slope > 0, R² >= RISES_R2);
+    `beats`: at the last checkpoint the original semantics is read better than the alternatives
+    (orig - alt above chance > BEATS_POINTS) at some current-state offset (-1 or 0)."""
+    out = {}
+    for depth, by_step in content.items():
+        trained = {s: v for s, v in by_step.items() if s > 0}
+        c = correlation(trained, generation)
+        margins = {o: v["difference_above_chance"] for (o, d), v in ova.items()
+                   if d == depth and o in (CURRENT, CURRENT + 1)}
+        out[depth] = {"steps": c["steps"], "slope": c["slope"], "r2": c["r2"],
+                      "rises": bool(np.isfinite(c["r2"]) and c["slope"] > 0
+                                    and c["r2"] >= RISES_R2),
+                      "orig_minus_alt": margins,
+                      "beats": any(m > BEATS_POINTS for m in margins.values())}
+    return out

@@ -448,3 +448,35 @@ def test_sample_counts_give_ranges_and_the_subsampled_totals():
         "max_train_samples / max_eval_samples).")
     assert report_summaries.sample_counts([]) == {}
     assert report._samples_sentence({}) is None
+
+
+def test_the_papers_criteria_leave_the_untrained_step_out():
+    # Step 0 reads the state best (an untrained model's early-token bias), the trained
+    # checkpoints rise with accuracy: judged on the trained ones, content rises.
+    content = {"linear": {0: 0.9, 10: 0.4, 20: 0.5, 30: 0.6},
+               "mlp1": {0: 0.5, 10: 0.6, 20: 0.5, 30: 0.4}}
+    generation = {s: {"correct": c} for s, c in [(0, 0.0), (10, 0.2), (20, 0.4), (30, 0.6)]}
+    ova = {(-1, "linear"): {"difference_above_chance": 0.05},
+           (0, "linear"): {"difference_above_chance": -0.02},
+           (-1, "mlp1"): {"difference_above_chance": 0.005},
+           (1, "mlp1"): {"difference_above_chance": 0.2}}        # not a current-state offset
+    criteria = report_summaries.paper_criteria(content, generation, ova)
+    assert criteria["linear"]["steps"] == [10, 20, 30]
+    assert criteria["linear"]["slope"] == pytest.approx(0.5)
+    assert criteria["linear"]["rises"] and not criteria["mlp1"]["rises"]
+    assert criteria["linear"]["beats"] and not criteria["mlp1"]["beats"]
+    assert criteria["mlp1"]["orig_minus_alt"] == {-1: 0.005}
+    # With step 0 the line over all four checkpoints would fall.
+    assert report_summaries.correlation(content["linear"], generation)["slope"] < 0
+
+
+def test_the_report_states_the_papers_criteria(run_dir):
+    summary = report.write_report(str(run_dir))
+    md = open(summary["report"]).read()
+    assert "## 0. The paper's criteria (trained checkpoints)" in md
+    assert "Step 0 is left out of both" in md
+    # The synthetic run: the original beats its alternative; two trained checkpoints fit no
+    # line (3 are needed), so the rise is not claimed.
+    assert set(summary["criteria"]) == set(DEPTHS)
+    for c in summary["criteria"].values():
+        assert c["beats"] and c["steps"] == [50, 100] and not c["rises"]
