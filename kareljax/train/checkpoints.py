@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import warnings
 from typing import Any
 
@@ -33,7 +32,7 @@ import jax
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
-from kareljax import log_filters
+from kareljax import log_filters, storage
 from kareljax.errors import KareljaxError
 
 KEEP_ROLLING = 2
@@ -81,7 +80,7 @@ class Checkpoints:
                  read_only: bool = False):
         if not read_only and not (checkpoint_every and keep_latest_every):
             raise ValueError("a writable Checkpoints needs checkpoint_every and keep_latest_every")
-        self.directory = os.path.abspath(os.fspath(directory))
+        self.directory = os.fspath(storage.path(directory))   # local (absolute) or gs://
         self.read_only = read_only
         if read_only:
             options = ocp.CheckpointManagerOptions(
@@ -157,10 +156,7 @@ class Checkpoints:
         warnings.warn(f"checkpoint {path} {reason}; moved it to {aside}", CorruptCheckpointWarning,
                       stacklevel=2)
         if jax.process_index() == 0:
-            os.makedirs(os.path.dirname(aside), exist_ok=True)
-            if os.path.exists(aside):
-                shutil.rmtree(aside)
-            shutil.move(path, aside)
+            storage.move(path, aside)
         ocp.multihost.sync_global_processes(f"kareljax_set_aside_{folder}_{step}")
         self.manager.reload()
         return aside
