@@ -21,15 +21,16 @@ STAGES = ("train", "eval", "collect", "scan", "report")
 
 def scan_is_current(workdir: str) -> bool:
     """Whether results.jsonl is newer than every collection (a finished scan of them)."""
+    from kareljax import storage
     from kareljax.probe import scan_run, store
 
-    results = os.path.join(workdir, scan_run.RESULTS_JSONL)
+    results = os.path.join(os.fspath(workdir), scan_run.RESULTS_JSONL)
     steps = store.collected_steps(workdir)
-    if not os.path.exists(results) or not steps:
+    if not storage.exists(results) or not steps:
         return False
-    newest = max(os.path.getmtime(os.path.join(store.step_dir(workdir, s), store.INDEX))
+    newest = max(storage.mtime(os.path.join(store.step_dir(workdir, s), store.INDEX))
                  for s in steps)
-    return os.path.getmtime(results) > newest
+    return storage.mtime(results) > newest
 
 
 def run(config: ml_collections.ConfigDict, workdir: str,

@@ -22,6 +22,7 @@ and `move` of a folder copies each object, then deletes them.
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import io
 import os
@@ -79,7 +80,10 @@ def is_dir(p: PathLike) -> bool:
 
 
 def open(p: PathLike, mode: str = "r", **kwargs) -> IO:  # noqa: A001 (the module's open)
-    """Opens a file for reading (or writing, but see `write_whole`; gs:// has no appends)."""
+    """Opens a file for reading (or writing, but see `write_whole`; gs:// has no appends); a local
+    file with Python's own `open` (every keyword of it)."""
+    if not is_remote(p):
+        return builtins.open(path(p), mode, **kwargs)
     return path(p).open(mode, **kwargs)
 
 
@@ -101,15 +105,14 @@ def write_whole(p: PathLike, mode: str = "w", **open_kwargs) -> Iterator[IO]:
         raise ValueError(f"write_whole writes with mode 'w' or 'wb', not {mode!r}")
     target = path(p)
     if is_remote(target):
-        buffer = io.StringIO() if mode == "w" else io.BytesIO()
+        buffer = io.StringIO(newline=open_kwargs.get("newline")) if mode == "w" else io.BytesIO()
         yield buffer
-        data = buffer.getvalue()
-        with target.open(mode, **open_kwargs) as f:
-            f.write(data)
+        with target.open(mode) as f:
+            f.write(buffer.getvalue())
         return
     tmp = target.with_name(target.name + ".tmp")
     try:
-        with tmp.open(mode, **open_kwargs) as f:
+        with builtins.open(tmp, mode, **open_kwargs) as f:
             yield f
     except BaseException:
         tmp.unlink(missing_ok=True)

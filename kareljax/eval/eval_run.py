@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+from kareljax import storage
+
 
 def run(workdir: str, step: int | None = None, split: str = "test", limit: int | None = None,
         batch_size: int = 256, forced: bool = False, progress: bool = True) -> dict:
@@ -39,12 +41,12 @@ def run(workdir: str, step: int | None = None, split: str = "test", limit: int |
                                              progress=bar.update)
     summary = {"step": step, "split": split, **summary,
                **baselines.constant_baselines(records, config.data)}
-    out_dir = os.path.join(workdir, "eval")
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = os.path.join(os.fspath(workdir), "eval")
+    storage.makedirs(out_dir)
     stem = os.path.join(out_dir, f"step_{step}_{split}")
     summary["per_program"] = stem + ".jsonl"
     _write_programs(summary["per_program"], records, results, count)
-    with open(stem + ".json", "w") as f:
+    with storage.write_whole(stem + ".json") as f:
         json.dump(summary, f, indent=1)
     return summary
 
@@ -54,7 +56,7 @@ def _write_programs(path: str, records: dict, results: dict, count: int) -> None
     from kareljax.data import tokens
     from kareljax.karel import printer
 
-    with open(path, "w") as f:
+    with storage.write_whole(path) as f:
         for i in range(count):
             f.write(json.dumps({
                 "spec": i, "code": printer.to_text(tokens.decode_program(results["program"][i])),

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import sys
 
+from kareljax import storage
 from kareljax.config_files import ConfigError
 
 DEFAULT_TRAIN_LIMIT = 50_000         # docs/spec.md §8: the first 50,000 train specs
@@ -124,9 +125,10 @@ def _kept_splits(directory: str, meta: dict, overwrite: bool) -> tuple[set[str],
     `store.CollectionReadError` unless under --overwrite."""
     from kareljax.probe import store
 
-    if os.path.islink(directory) and not os.path.exists(directory):   # a broken link
+    if (not storage.is_remote(directory) and os.path.islink(directory)
+            and not os.path.exists(directory)):                        # a broken link
         return set(), store.set_aside(directory)
-    if not os.path.exists(os.path.join(directory, store.INDEX)):
+    if not storage.exists(os.path.join(directory, store.INDEX)):
         return set(), None
     if not overwrite:
         index = store.read_index(directory)   # CollectionReadError when damaged: nothing moved

@@ -29,6 +29,8 @@ import os
 
 import numpy as np
 
+from kareljax import storage
+
 from kareljax.probe.report_data import (  # noqa: F401
     CURRENT, DEPTH_LABELS, OFFSET_LABELS, PAPER_GENERATIVE, PAPER_R2, PAPER_TABLE1, REPORT_DIR,
     RESULTS_FILE, ReportInputError, TABLE1_OFFSETS, load_run)
@@ -103,7 +105,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     `ReportInputError` if results.jsonl is missing or unreadable."""
     run = load_run(workdir)
     out_dir = os.path.join(run.workdir, REPORT_DIR) if out_dir is None else os.fspath(out_dir)
-    os.makedirs(out_dir, exist_ok=True)
+    storage.makedirs(out_dir)
     notes = list(run.notes)
     results = run.results
     if not results:
@@ -124,7 +126,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         notes.append("no original-semantics probes at the current-state offset (-1): no "
                      "semantic content curve or correlation")
     figures = {}
-    rel = lambda p: os.path.relpath(p, out_dir)  # noqa: E731
+    rel = lambda p: os.path.basename(p)  # noqa: E731  (every figure is in out_dir)
 
     # 1. progress over training
     if run.generation or content:
@@ -173,9 +175,10 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     baseline_table = accuracy_table(results, 0) if has_baseline else {}
 
     # ---- markdown
-    md = [f"# Probe report: {os.path.basename(os.path.abspath(run.workdir))}", ""]
+    workdir = os.fspath(storage.path(run.workdir))
+    md = [f"# Probe report: {os.path.basename(workdir.rstrip('/'))}", ""]
     gen_steps = sorted(run.generation)
-    md.append(f"Run directory: `{os.path.abspath(run.workdir)}`. {len(results)} probes "
+    md.append(f"Run directory: `{workdir}`. {len(results)} probes "
               f"({len(depths)} depths × {len(values_of(results, 'offset'))} offsets × "
               f"{len(values_of(results, 'task'))} tasks × {len(values_of(results, 'seed'))} seeds "
               f"× {1 + len(alts)} semantics: original" + (f" + {len(alts)} alternative"
@@ -342,8 +345,7 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     md.append("")
 
     report_path = os.path.join(out_dir, "report.md")
-    with open(report_path, "w") as f:
-        f.write("\n".join(md))
+    storage.write_text(report_path, "\n".join(md))
     return {"report": report_path, "figures": figures, "notes": notes, "last_step": last,
             "probes": len(results), "checkpoints": len(steps),
             "r2": {d: c["r2"] for d, c in correlations.items()},

@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 
-from kareljax import json_lines
+from kareljax import json_lines, storage
 from kareljax.errors import KareljaxError
 from kareljax.eval import diversity, length_table
 from kareljax.probe import store
@@ -73,9 +73,9 @@ def read_results(path: str) -> list[dict]:
     or a line is not a JSON object with the `REQUIRED_KEYS` (a row written by an earlier kareljax:
     the message names the scan that writes the results again)."""
     scan = f"kareljax scan --workdir {os.path.dirname(path) or '.'}"
-    if not os.path.exists(path):
+    if not storage.exists(path):
         raise ReportInputError(f"{path} does not exist: train the probes first ({scan})")
-    with open(path) as f:
+    with storage.open(path) as f:
         rows = json_lines.read_objects(
             f, path, ReportInputError, REQUIRED_KEYS,
             repair=f"results from an earlier kareljax (every row of a current scan has them): "
@@ -88,10 +88,10 @@ def read_results(path: str) -> list[dict]:
 def read_metrics(path: str) -> tuple[list[tuple[int, float]], list[dict], int] | None:
     """(training (step, loss) pairs, evaluation lines, unreadable lines) or None if `path` is
     missing. Event lines are ignored; unreadable lines (a run still writing) are counted."""
-    if not os.path.exists(path):
+    if not storage.exists(path):
         return None
     loss, evals, bad = [], [], 0
-    with open(path) as f:
+    with storage.open(path) as f:
         for line in f:
             if not line.strip():
                 continue
@@ -111,11 +111,10 @@ def read_metrics(path: str) -> tuple[list[tuple[int, float]], list[dict], int] |
 
 def read_total_steps(path: str) -> int | None:
     """config.train.num_steps of a run's config.json, or None if the file or key is missing."""
-    if not os.path.exists(path):
+    if not storage.exists(path):
         return None
     try:
-        with open(path) as f:
-            steps = json.load(f)["train"]["num_steps"]
+        steps = json.loads(storage.read_text(path))["train"]["num_steps"]
         return int(steps)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
@@ -129,13 +128,13 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
     are skipped with a note."""
     notes = [] if notes is None else notes
     root = os.path.join(workdir, COLLECT_DIR)
-    if not os.path.isdir(root):
+    if not storage.is_dir(root):
         notes.append(f"{root} does not exist: no generation accuracy per checkpoint")
         return {}
     out = {}
     for dir_step, directory in store.step_dirs(workdir).items():
         index_path = os.path.join(directory, store.INDEX)
-        if not os.path.exists(index_path):
+        if not storage.exists(index_path):
             notes.append(f"{index_path} does not exist (collection incomplete): step skipped")
             continue
         try:
@@ -154,7 +153,8 @@ def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, d
         parts = {k: [] for k in (*GENERATION_KEYS, "program")}
         try:
             for shard in shards:
-                with np.load(os.path.join(directory, shard)) as data:
+                with (storage.open(os.path.join(directory, shard), "rb") as f,
+                      np.load(f) as data):
                     for k in parts:
                         if k in data.files:
                             parts[k].append(np.asarray(data[k]))
@@ -189,8 +189,8 @@ def eval_summaries(workdir: str, split: str = "test") -> dict[int, str]:
     (<workdir>/eval/step_<S>_<split>.json)."""
     directory = os.path.join(workdir, "eval")
     found = {}
-    if os.path.isdir(directory):
-        for name in os.listdir(directory):
+    if storage.is_dir(directory):
+        for name in storage.listdir(directory):
             m = re.fullmatch(rf"step_(\d+)_{re.escape(split)}\.json", name)
             if m:
                 found[int(m.group(1))] = os.path.join(directory, name)
@@ -205,8 +205,7 @@ def read_floors(workdir: str, notes: list[str]) -> dict | None:
     directory = os.path.join(workdir, "eval")
     for step, path in sorted(eval_summaries(workdir).items(), reverse=True):
         try:
-            with open(path) as f:
-                summary = json.load(f)
+            summary = json.loads(storage.read_text(path))
             best = dict(summary["best_constant"])
             return {"noop_floor": float(summary["noop_floor"]),
                     "best_constant": {**best, "correct": float(best["correct"]),

@@ -25,7 +25,9 @@ def _figure(width: float, height: float):
 
 
 def _save(fig, path: str) -> str:
-    fig.savefig(path, format="png")
+    from kareljax import storage
+    with storage.write_whole(path, "wb") as f:
+        fig.savefig(f, format="png")
     return path
 
 

@@ -22,8 +22,8 @@ from tqdm import tqdm
 
 from kareljax.config_files import ConfigError
 from kareljax.errors import KareljaxError
+from kareljax import storage
 from kareljax.probe import scan, store
-from kareljax.whole_files import write_whole
 
 CACHE_DIR = "scan_cache"   # <workdir>/scan_cache/<options digest>/step_XXXXXXXX.jsonl
 # Part of the digest: raised when the same options give other results (2: probe keys per probe
@@ -51,18 +51,17 @@ def read_cached(cache: str, workdir: str, step: int) -> list[dict] | None:
     again since (or the file is unreadable): then None."""
     path = os.path.join(cache, f"step_{step:08d}.jsonl")
     index = os.path.join(store.step_dir(workdir, step), store.INDEX)
-    if not os.path.exists(path) or os.path.getmtime(path) < os.path.getmtime(index):
+    if not storage.exists(path) or storage.mtime(path) < storage.mtime(index):
         return None
     try:
-        with open(path) as f:
-            return [json.loads(line) for line in f]
+        return [json.loads(line) for line in storage.read_text(path).splitlines()]
     except (OSError, ValueError):
         return None
 
 
 def write_cached(cache: str, step: int, rows: list[dict]) -> None:
-    os.makedirs(cache, exist_ok=True)
-    with write_whole(os.path.join(cache, f"step_{step:08d}.jsonl")) as f:
+    storage.makedirs(cache)
+    with storage.write_whole(os.path.join(cache, f"step_{step:08d}.jsonl")) as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)
 
 
@@ -158,10 +157,10 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
 
 def write_results(workdir: str, rows: list[dict]) -> None:
     """results.csv (every key of every row as a column), then results.jsonl."""
-    with write_whole(os.path.join(workdir, RESULTS_CSV), newline="") as f:
+    with storage.write_whole(os.path.join(workdir, RESULTS_CSV), newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)),
                                 restval="")
         writer.writeheader()
         writer.writerows(rows)
-    with write_whole(os.path.join(workdir, RESULTS_JSONL)) as f:
+    with storage.write_whole(os.path.join(workdir, RESULTS_JSONL)) as f:
         f.writelines(json.dumps(row) + "\n" for row in rows)

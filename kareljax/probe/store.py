@@ -1,4 +1,5 @@
-"""Collections on disk: <workdir>/collect/step_<S>/<split>-<k>.npz shards plus index.json.
+"""Collections on disk (or gs://, through `kareljax.storage`): <workdir>/collect/step_<S>/
+<split>-<k>.npz shards plus index.json.
 
 index.json: {"step", "alts", "forced", "per_layer", "layers" (states per spec and token when
 per_layer: the states array is [specs, layers, P, d]), "conditions", "layout": {height, width, n_shown},
@@ -8,13 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import zipfile
 
 import numpy as np
 
+from kareljax import storage
 from kareljax.errors import KareljaxError
-from kareljax.whole_files import write_whole
 
 SHARD_SPECS = 4096
 INDEX = "index.json"
@@ -42,7 +42,7 @@ def set_aside(directory: str) -> str:
     earlier set-aside copy, left by a collection killed while replacing, is removed first."""
     aside = os.path.join(os.path.dirname(directory), "replaced_" + os.path.basename(directory))
     remove(aside)
-    os.rename(directory, aside)               # a link is renamed, its target untouched
+    storage.move(directory, aside)            # a link is renamed, its target untouched
     return aside
 
 
@@ -50,26 +50,26 @@ def put_back(directory: str, aside: str | None) -> None:
     """After a failed or interrupted replacement: the set-aside collection back in its place."""
     if aside is not None:
         remove(directory)
-        os.rename(aside, directory)
+        storage.move(aside, directory)
 
 
 def remove(path: str | None) -> None:
     """Removes a step's collection, or only the link where it is a link to another run's."""
     if path is None:
         return
-    if os.path.islink(path):
+    if not storage.is_remote(path) and os.path.islink(path):
         os.unlink(path)
-    elif os.path.exists(path):
-        shutil.rmtree(path)
+    else:
+        storage.rmtree(path, missing_ok=True)
 
 
 def step_dirs(workdir) -> dict[int, str]:
     """step -> path of every entry of <workdir>/collect named step_<digits> (directories, links
     to another run's, broken links), in step order; {} without a collect directory."""
     root = os.path.join(os.fspath(workdir), "collect")
-    if not os.path.isdir(root):
+    if not storage.is_dir(root):
         return {}
-    names = sorted(n for n in os.listdir(root) if n.startswith("step_") and n[5:].isdigit())
+    names = [n for n in storage.listdir(root) if n.startswith("step_") and n[5:].isdigit()]
     return {int(n[5:]): os.path.join(root, n) for n in names}
 
 
@@ -77,7 +77,7 @@ def collected_steps(workdir, splits=None) -> list[int]:
     """The steps with a collection (any split; with `splits`, only those whose index reads back
     and lists all of them)."""
     steps = sorted(s for s, path in step_dirs(workdir).items()
-                   if os.path.exists(os.path.join(path, INDEX)))
+                   if storage.exists(os.path.join(path, INDEX)))
     if splits is None:
         return steps
     return [s for s in steps if _holds(step_dir(workdir, s), splits)]
@@ -85,7 +85,9 @@ def collected_steps(workdir, splits=None) -> list[int]:
 
 def broken_links(workdir) -> dict[int, str]:
     """Steps whose collection is a link to another run's that no longer exists (moved, deleted or
-    not mounted), with the link's target: `collected_steps` cannot see them."""
+    not mounted), with the link's target: `collected_steps` cannot see them (none on gs://)."""
+    if storage.is_remote(workdir):
+        return {}
     return {s: os.readlink(path) for s, path in step_dirs(workdir).items()
             if os.path.islink(path) and not os.path.exists(path)}
 
@@ -113,7 +115,7 @@ def read_index(directory: str) -> dict:
     """A step's index.json; `CollectionReadError` naming it if it does not read back."""
     path = os.path.join(directory, INDEX)
     try:
-        with open(path) as f:
+        with storage.open(path) as f:
             index = json.load(f)
         if not isinstance(index, dict) or not isinstance(index.get("splits"), dict):
             raise ValueError("no splits listed")
@@ -126,18 +128,18 @@ def write_split(directory: str, split: str, arrays: dict, meta: dict) -> None:
     """Writes one split's arrays (leading axis = specs) in shards and records it in the index
     (written last, atomically, so a split the index lists is complete; a collection stopped
     between splits lists fewer, see `missing_splits`)."""
-    os.makedirs(directory, exist_ok=True)
+    storage.makedirs(directory)
     n = len(next(iter(arrays.values())))
     names = []
     for k, start in enumerate(range(0, n, SHARD_SPECS)):
         name = f"{split}-{k:05d}.npz"
-        np.savez(os.path.join(directory, name),
-                 **{key: value[start:start + SHARD_SPECS] for key, value in arrays.items()})
+        with storage.write_whole(os.path.join(directory, name), "wb") as f:
+            np.savez(f, **{key: value[start:start + SHARD_SPECS] for key, value in arrays.items()})
         names.append(name)
     path = os.path.join(directory, INDEX)
-    index = read_index(directory) if os.path.exists(path) else {**meta, "splits": {}}
+    index = read_index(directory) if storage.exists(path) else {**meta, "splits": {}}
     index["splits"][split] = {"specs": n, "shards": names}
-    with write_whole(path) as f:
+    with storage.write_whole(path) as f:
         json.dump(index, f, indent=1)
 
 
@@ -150,7 +152,7 @@ def read_split(directory: str, split: str) -> dict:
     for name in index["splits"][split]["shards"]:
         path = os.path.join(directory, name)
         try:
-            with np.load(path) as archive:
+            with storage.open(path, "rb") as f, np.load(f) as archive:
                 parts.append({key: archive[key] for key in archive.files})
         except READ_ERRORS as e:
             raise _unreadable(path, e) from e

@@ -29,6 +29,7 @@ import ml_collections
 import numpy as np
 from flax import nnx
 
+from kareljax import storage
 from kareljax.config_files import ConfigError
 from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import distributed, inputs, optimizer, train_config
@@ -36,7 +37,6 @@ from kareljax.train import mesh as mesh_lib
 from kareljax.train import state as state_lib
 from kareljax.train.metrics import MetricsWriter
 from kareljax.train.step import make_train_step
-from kareljax.whole_files import write_whole
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -64,11 +64,10 @@ def read_recorded_config(workdir: str) -> dict | None:
     """The config a run recorded in <workdir>/config.json, None if there is none; ConfigError
     naming the file (and the copy every checkpoint keeps) if it does not read back."""
     path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(path):
+    if not storage.exists(path):
         return None
     try:
-        with open(path) as f:
-            recorded = json.load(f)
+        recorded = json.loads(storage.read_text(path))
         if not isinstance(recorded, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as e:
@@ -118,7 +117,7 @@ def interrupted_note(workdir: str) -> str:
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Rejects a workdir whose earlier run used another model or dataset, or whose config.json
     does not read back."""
-    if os.path.exists(workdir) and not os.path.isdir(workdir):
+    if storage.exists(workdir) and not storage.is_dir(workdir):
         raise ConfigError(f"--workdir {workdir} is a file, not a run directory")
     now = _as_json(config)
     before = read_recorded_config(workdir)
@@ -137,8 +136,8 @@ def record_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Writes the run's config to <workdir>/config.json (once its checkpoints have read back)."""
     if jax.process_index() == 0:
         path = os.path.join(workdir, CONFIG_FILE)
-        os.makedirs(workdir, exist_ok=True)
-        with write_whole(path) as f:
+        storage.makedirs(workdir)
+        with storage.write_whole(path) as f:
             json.dump(_as_json(config), f, indent=2)
 
 
@@ -219,7 +218,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     distributed.maybe_initialize()
     train_config.validate(config)
     tc = config.train
-    workdir = os.path.abspath(os.fspath(workdir))
+    workdir = os.fspath(storage.path(workdir))      # local (absolute) or gs://
     mesh = build_mesh(tc)
     check_workdir(config, workdir)
     primary = jax.process_index() == 0

@@ -1,7 +1,9 @@
 """Training metrics: one JSON line per event in `<workdir>/metrics.jsonl`, the same scalars as
 TensorBoard event files in `<workdir>/tensorboard/` (tensorboardX: no TensorFlow), and a tqdm bar.
 
-Only process 0 writes; other processes get a writer that does nothing.
+Only process 0 writes; other processes get a writer that does nothing. On gs:// (no appends) the
+lines are kept and the whole file is uploaded again every FLUSH_SECONDS, at every event and at
+the end (tensorboardX writes its event files there itself).
 """
 from __future__ import annotations
 
@@ -13,17 +15,87 @@ import time
 
 from tqdm import tqdm
 
+from kareljax import storage
+
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
+FLUSH_SECONDS = 30
+
+
+class _StorageEventFile:
+    """A TensorBoard event file on gs:// for tensorboardX, written through `kareljax.storage`:
+    kept in memory and uploaded whole at each flush (tensorboardX's own gs:// writer uploads
+    again when it is garbage-collected, which can be long after the run)."""
+
+    def __init__(self, path: str):
+        self.path, self._data, self._closed = path, bytearray(), False
+
+    def write(self, data: bytes) -> None:
+        self._data += data
+
+    def flush(self) -> None:
+        if not self._closed:
+            storage.write_bytes(self.path, bytes(self._data))
+
+    def close(self) -> None:
+        self.flush()
+        self._closed = True
+
+
+class _StorageEventFiles:
+    """tensorboardX's writer factory for gs:// (`record_writer.register_writer_factory`)."""
+
+    def open(self, path: str) -> _StorageEventFile:
+        return _StorageEventFile(path)
+
+    def directory_check(self, path: str) -> None:
+        pass                         # no folders on gs://
+
+
+def _tensorboard(directory: str):
+    from tensorboardX import SummaryWriter, record_writer
+    record_writer.register_writer_factory("gs", _StorageEventFiles())
+    return SummaryWriter(directory, flush_secs=FLUSH_SECONDS)
+
+
+class JsonLinesLog:
+    """Lines appended to a file: a line-buffered append locally; on gs://, every line kept and
+    the whole file replaced at `flush()` (and at a write FLUSH_SECONDS after the last)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._remote = storage.is_remote(path)
+        if self._remote:
+            self._lines = storage.read_text(path).splitlines(True) if storage.exists(path) else []
+            self._flushed = time.monotonic()
+        else:
+            self._file = open(path, "a", buffering=1)
+
+    def write(self, line: str) -> None:
+        if not self._remote:
+            self._file.write(line)
+            return
+        self._lines.append(line)
+        if time.monotonic() - self._flushed > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._remote:
+            storage.write_text(self.path, "".join(self._lines))
+            self._flushed = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        if not self._remote:
+            self._file.close()
 
 
 def read_metrics(workdir: str | os.PathLike) -> list[dict]:
     """Every JSON line of a run's metrics file."""
     path = os.path.join(os.fspath(workdir), METRICS_FILE)
-    if not os.path.exists(path):
+    if not storage.exists(path):
         return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return [json.loads(line) for line in storage.read_text(path).splitlines() if line.strip()]
 
 
 class MetricsWriter:
@@ -37,10 +109,9 @@ class MetricsWriter:
         if not enabled:
             return
         workdir = os.fspath(workdir)
-        os.makedirs(workdir, exist_ok=True)
-        self._file = open(os.path.join(workdir, METRICS_FILE), "a", buffering=1)
-        from tensorboardX import SummaryWriter
-        self._tb = SummaryWriter(os.path.join(workdir, TENSORBOARD_DIR), flush_secs=30)
+        storage.makedirs(workdir)
+        self._file = JsonLinesLog(os.path.join(workdir, METRICS_FILE))
+        self._tb = _tensorboard(os.path.join(workdir, TENSORBOARD_DIR))
         if progress_bar:
             self._bar = tqdm(total=total_steps, initial=initial_step, unit="step",
                              file=sys.stderr, dynamic_ncols=True)
@@ -60,6 +131,7 @@ class MetricsWriter:
     def event(self, kind: str, step: int, **fields) -> None:
         if self.enabled:
             self._line({"event": kind, "step": step, "time": time.time(), **fields})
+            self._file.flush()
             self.message(f"{kind} at step {step}" + "".join(f", {k} {v}" for k, v in
                                                               fields.items()))
 

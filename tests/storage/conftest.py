@@ -63,7 +63,8 @@ def gcs_emulator(tmp_path_factory):
     log = tmp_path_factory.mktemp("gcs_emulator") / "emulator.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1",
+            [sys.executable, str(pathlib.Path(__file__).with_name("emulator.py")), "start",
+             "--host", "127.0.0.1",
              "--port", str(port), "--in-memory", "--default-bucket", BUCKET, "--quiet"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     environ, fsspec_gs = dict(os.environ), dict(fsspec.config.conf.get("gs", {}))
