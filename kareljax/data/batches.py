@@ -1,13 +1,16 @@
 """Training arrays from stored records (`example_codec`): token ids, loss mask, padding mask.
 
 Vectorized over the batch (numpy or jax): the layout's template is tiled, the shown examples' cells
-are scattered into their positions, the program is appended. A batch is a dict:
+are scattered into their positions, the program goes into its slots (`tokens.fill`). A batch is a
+dict:
 
-* `tokens` int32 [B, L]: the whole example (`Examples:` ... `Code: run{ ... }`), PAD after it;
+* `tokens` int32 [B, L]: the whole example (`Examples:` ... `Code: run{ ... }`), PAD after it; in
+  execution order (`tokens.Layout.order`) the program's slots are PAD-filled and the outputs follow;
 * `loss_mask` bool [B, L]: positions whose token is a training target (predicted from the
   position before): every real token but the first (`loss_on="all"`, the original) or only the
   program's tokens after `run{` (`loss_on="program"`);
-* `valid` bool [B, L]: real tokens (not PAD);
+* `valid` bool [B, L]: real tokens (not PAD, neither after the example nor filling the program's
+  slots);
 * `length` int32 [B]: the program's length.
 """
 from __future__ import annotations
@@ -24,24 +27,12 @@ def _xp(x):
 
 
 def example_tokens(layout: tokens.Layout, inputs, outputs, program):
-    """int32 [B, L] from glyph grids [B, E, h, w] (inputs, outputs) and program ids [B, P]."""
+    """int32 [B, max_length] from glyph grids [B, E, h, w] (inputs, outputs) and program ids
+    [B, max_program_tokens], in the layout's order."""
     xp = _xp(inputs)
-    n = inputs.shape[0]
     cells = xp.stack([inputs[:, :layout.n_shown], outputs[:, :layout.n_shown]], 2)
-    cells = cells.reshape(n, -1).astype(np.int32) + tokens.WALL
-    program = xp.asarray(program).astype(np.int32)
-    if program.shape[1] != layout.max_program_tokens:
-        raise ValueError(f"programs have {program.shape[1]} tokens; the layout holds "
-                         f"{layout.max_program_tokens}")
-    template = xp.asarray(layout.template()[:-1])
-    prompt = xp.broadcast_to(template, (n, len(template)))
-    pos = layout.cell_positions().reshape(-1)
-    if xp is np:
-        prompt = prompt.copy()
-        prompt[:, pos] = cells
-    else:
-        prompt = prompt.at[:, pos].set(cells)
-    return xp.concatenate([prompt, program], 1)
+    cells = xp.asarray(cells).astype(np.int32) + tokens.WALL
+    return tokens.fill(layout, cells, xp.asarray(program).astype(np.int32))
 
 
 def training_batch(layout: tokens.Layout, records: dict, loss_on: str = "all") -> dict:
@@ -50,9 +41,15 @@ def training_batch(layout: tokens.Layout, records: dict, loss_on: str = "all") -
         raise ValueError(f"loss_on must be one of {LOSS_ON}, got {loss_on!r}")
     xp = _xp(records["inputs"])
     ids = example_tokens(layout, records["inputs"], records["outputs"], records["program"])
-    end = layout.program_start + tokens.program_length(ids[:, layout.program_start:])
+    program = ids[:, layout.program_start:layout.program_end]
+    end = layout.program_start + tokens.program_length(program)
     pos = xp.arange(ids.shape[1])[None]
-    valid = pos < end[:, None]
-    first = 1 if loss_on == "all" else layout.program_start + 1
-    return {"tokens": ids, "loss_mask": valid & (pos >= first), "valid": valid,
+    # Real tokens: through the program's `}`, and (execution order) the outputs after its slots;
+    # the PADs filling the slots are inputs only, never targets.
+    valid = (pos < end[:, None]) | (pos >= layout.program_end)
+    if loss_on == "all":
+        loss_mask = valid & (pos >= 1)
+    else:
+        loss_mask = (pos > layout.program_start) & (pos < end[:, None])
+    return {"tokens": ids, "loss_mask": loss_mask, "valid": valid,
             "length": xp.asarray(records["length"]).astype(np.int32)}

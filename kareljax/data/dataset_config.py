@@ -26,10 +26,15 @@ def program_options(data: ml_collections.ConfigDict) -> ProgramOptions:
         raise ConfigError(f"data.{e}") from None
 
 
+def order(data: ml_collections.ConfigDict) -> str:
+    """The example order (`tokens.ORDERS`); 'synthesis' for configs written before it existed."""
+    return data.get("order", "synthesis")
+
+
 def layout(data: ml_collections.ConfigDict) -> tokens.Layout:
     return tokens.Layout.for_world(data.world_height, data.world_width, n_shown=data.n_shown,
                                    row_separators=data.row_separators,
-                                   max_program_tokens=data.max_program_tokens)
+                                   max_program_tokens=data.max_program_tokens, order=order(data))
 
 
 def split_size(data: ml_collections.ConfigDict, split: str) -> int:
@@ -62,6 +67,8 @@ def validate(data: ml_collections.ConfigDict) -> None:
     _require(1 <= data.n_shown <= data.num_examples, "n_shown",
              f"must be 1..num_examples ({data.num_examples}), got {data.n_shown}")
     _require(data.max_steps >= 1, "max_steps", f"must be >= 1, got {data.max_steps}")
+    _require(order(data) in tokens.ORDERS, "order",
+             f"must be one of {', '.join(tokens.ORDERS)}, got {order(data)!r}")
     options = program_options(data)
     if not data.no_conditionals and options.has_conditionals:
         _require(data.max_length >= 2, "max_length",
@@ -90,8 +97,12 @@ def validate(data: ml_collections.ConfigDict) -> None:
 
 
 def digest(data: ml_collections.ConfigDict) -> str:
-    """8 hex digits identifying what a dataset holds (every field but `data_dir`)."""
+    """8 hex digits identifying what a dataset holds (every field but `data_dir`; `order` only
+    when it is not 'synthesis', so the datasets built before it existed keep their names, and
+    an execution-order dataset never shares one with a synthesis dataset)."""
     fields = {k: v for k, v in data.to_dict().items() if k != "data_dir"}
+    if fields.get("order", "synthesis") == "synthesis":
+        fields.pop("order", None)
     fields["vocab"] = tokens.VOCAB_DIGEST
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=list).encode()).hexdigest()[:8]
 

@@ -37,6 +37,9 @@ def base() -> ml_collections.ConfigDict:
     # Token layout (docs/spec.md §5, docs/tokens.md).
     c.max_program_tokens = 16       # `run{` + up to 14 actions + `}`
     c.row_separators = False
+    # 'synthesis': inputs and outputs, then the program (the paper's task); 'execution': inputs,
+    # the program, then the outputs (issue 31's positive control, docs/tokens.md).
+    c.order = "synthesis"
     c.max_steps = 1000              # interpreter step budget (docs/spec.md §3)
     c.data_dir = "data"             # where TFDS datasets are written
     return c

@@ -1,10 +1,14 @@
-"""kareljax's word-level vocabulary and the token layout of one synthesis example (docs/spec.md §5).
+"""kareljax's word-level vocabulary and the token layout of one example (docs/spec.md §5).
 
-An example is `Examples:`, then for each shown example i `Input{i}` + interior grid of input i and
-`Output{i}` + interior grid of output i, then `Code:` and the program. One token per grid cell (row
-major, border not shown), optionally a `|` after every row. A program is `run{` (= `def run() {`),
-one token per action, keyword, condition or repeat count, `}` closing every block; no `( ) { ;`
-(the grammar forces them, so they carry nothing). The `}` that closes `run{` ends the sequence.
+A synthesis example (`order="synthesis"`, the paper's) is `Examples:`, then for each shown example
+i `Input{i}` + interior grid of input i and `Output{i}` + interior grid of output i, then `Code:`
+and the program; the `}` that closes `run{` ends the sequence. An execution-order example
+(`order="execution"`, the positive control of issue 31) is `Examples:`, the shown inputs
+`Input{i}` + grid, then `Code:` and the program padded with PAD to `max_program_tokens`, then the
+shown outputs `Output{i}` + grid: every output comes after the program, so writing it means running
+the program. One token per grid cell (row major, border not shown), optionally a `|` after every
+row. A program is `run{` (= `def run() {`), one token per action, keyword, condition or repeat
+count, `}` closing every block; no `( ) { ;` (the grammar forces them, so they carry nothing).
 See docs/tokens.md for the table and the reasons.
 """
 from __future__ import annotations
@@ -71,15 +75,25 @@ def token_name(i: int) -> str:
 
 
 # ------------------------------------------------------------------------------------------ layout
+ORDERS = ("synthesis", "execution")
+
+
 @dataclasses.dataclass(frozen=True)
 class Layout:
-    """Where every token of one example goes. Sizes are of the grid *interior* (no border)."""
+    """Where every token of one example goes. Sizes are of the grid *interior* (no border).
+
+    `order="synthesis"`: inputs and outputs interleaved, then the program (the paper's task).
+    `order="execution"`: the inputs, the program (PAD-filled to `max_program_tokens`, so every
+    later position is fixed), then the outputs. In both, the program starts at `program_start`
+    and `prompt_length` is the prefix through `run{`.
+    """
 
     height: int = 6
     width: int = 6
     n_shown: int = 5                 # examples 0..n_shown-1 are shown, the rest held out
     row_separators: bool = False     # a `|` after every grid row
     max_program_tokens: int = 16     # `run{` + 14 actions + `}` (docs/spec.md §7)
+    order: str = "synthesis"         # one of ORDERS
 
     def __post_init__(self):
         if self.height < 1 or self.width < 1:
@@ -88,6 +102,8 @@ class Layout:
             raise ValueError(f"n_shown must be in 1..{MAX_SHOWN}, got {self.n_shown}")
         if self.max_program_tokens < 3:
             raise ValueError("max_program_tokens must be >= 3 (`run{`, one action, `}`)")
+        if self.order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
 
     @classmethod
     def for_world(cls, height: int, width: int, **kw) -> "Layout":
@@ -96,54 +112,71 @@ class Layout:
 
     shown = property(lambda self: tuple(range(self.n_shown)))
     held_out = property(lambda self: tuple(range(self.n_shown, NUM_EXAMPLES)))
+    execution = property(lambda self: self.order == "execution")
     row_size = property(lambda self: self.width + self.row_separators)
     grid_size = property(lambda self: self.height * self.row_size)
-    example_size = property(lambda self: 2 * (1 + self.grid_size))
-    code_marker = property(lambda self: 1 + self.n_shown * self.example_size)
+    block_size = property(lambda self: 1 + self.grid_size)            # a marker and its grid
+    example_size = property(lambda self: 2 * self.block_size)         # an input and its output
+    code_marker = property(lambda self: 1 + self.n_shown * self.block_size
+                           * (1 if self.execution else 2))
     program_start = property(lambda self: self.code_marker + 1)
-    prompt_length = property(lambda self: self.program_start + 1)   # prompt ends with `run{`
-    max_length = property(lambda self: self.program_start + self.max_program_tokens)
+    prompt_length = property(lambda self: self.program_start + 1)   # the prefix through `run{`
+    # One past the program's slots: the end of a synthesis example, Output0 of an execution one.
+    program_end = property(lambda self: self.program_start + self.max_program_tokens)
+    max_length = property(lambda self: self.program_end
+                          + (self.n_shown * self.block_size if self.execution else 0))
 
     def marker(self, i: int, output: bool) -> int:
         """Position of `Input{i}` (or `Output{i}`)."""
-        return 1 + i * self.example_size + output * (1 + self.grid_size)
+        if self.execution:
+            return (self.program_end if output else 1) + i * self.block_size
+        return 1 + i * self.example_size + output * self.block_size
 
     def grid_start(self, i: int, output: bool) -> int:
         return self.marker(i, output) + 1
 
+    def markers(self) -> np.ndarray:
+        """int32 [n_shown, 2 (input, output)]: the position of every `Input{i}`/`Output{i}`."""
+        return np.array([[self.marker(i, o) for o in (False, True)] for i in self.shown],
+                        np.int32).reshape(self.n_shown, 2)
+
     def cell_positions(self) -> np.ndarray:
         """int32 [n_shown, 2 (input, output), height, width]: the position of every cell."""
-        i = np.arange(self.n_shown)[:, None, None, None]
-        o = np.arange(2)[None, :, None, None]
         r = np.arange(self.height)[None, None, :, None]
         c = np.arange(self.width)[None, None, None, :]
-        return (1 + i * self.example_size + o * (1 + self.grid_size) + 1
-                + r * self.row_size + c).astype(np.int32)
+        return (self.markers()[:, :, None, None] + 1 + r * self.row_size + c).astype(np.int32)
 
-    def template(self) -> np.ndarray:
-        """int32 [prompt_length]: the prompt with every fixed token in place, cells PAD."""
-        t = np.full(self.prompt_length, PAD, np.int32)
+    def program_positions(self) -> np.ndarray:
+        """int32 [max_program_tokens]: the program's slots, `run{` first."""
+        return np.arange(self.program_start, self.program_end, dtype=np.int32)
+
+    def sequence_template(self) -> np.ndarray:
+        """int32 [max_length]: every fixed token in place (markers, row separators, `Code:`,
+        `run{`), cells and the program's slots after `run{` PAD."""
+        t = np.full(self.max_length, PAD, np.int32)
         t[0] = EXAMPLES
         for i in self.shown:
-            t[self.marker(i, False)] = INPUT0 + i
-            t[self.marker(i, True)] = OUTPUT0 + i
-            if self.row_separators:
-                for o in (False, True):
+            for o in (False, True):
+                t[self.marker(i, o)] = (OUTPUT0 if o else INPUT0) + i
+                if self.row_separators:
                     ends = self.grid_start(i, o) + np.arange(self.height) * self.row_size
                     t[ends + self.width] = ROW_SEP
         t[self.code_marker], t[self.program_start] = CODE, OPEN
         return t
 
+    def template(self) -> np.ndarray:
+        """int32 [prompt_length]: the prompt with every fixed token in place, cells PAD."""
+        return self.sequence_template()[:self.prompt_length]
+
     def segments(self) -> list[tuple[str, int, int]]:
         """(name, start, length) of every segment, in order, for docs and debugging."""
-        out = [("Examples:", 0, 1)]
+        out = [("Examples:", 0, 1), ("Code:", self.code_marker, 1),
+               ("program (run{ ... })", self.program_start, self.max_program_tokens)]
         for i in self.shown:
             for o, word in ((False, "Input"), (True, "Output")):
                 out += [(f"{word}{i}", self.marker(i, o), 1),
                         (f"{word.lower()} grid {i}", self.grid_start(i, o), self.grid_size)]
-        out += [("Code:", self.code_marker, 1),
-                ("program (run{ ... })", self.program_start, self.max_program_tokens)]
-        return out
+        return sorted(out, key=lambda s: s[1])
 
 
 # ------------------------------------------------------------------------------------------- grids
@@ -332,33 +365,55 @@ def length_mask(lengths, keep=None, drop=None) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- examples
+def fill(layout: Layout, cells, program=None):
+    """Whole-example ids [..., max_length] from cell ids [..., n_shown, 2 (input, output), h, w]
+    and program ids [..., max_program_tokens] (from `run{`, PAD after its end; default `run{`
+    alone). numpy or jax (jit-able)."""
+    xp = _xp(cells) if program is None else _xp(cells, program)
+    cells = xp.asarray(cells).astype(np.int32)
+    batch = cells.shape[:-4]
+    seq = xp.broadcast_to(xp.asarray(layout.sequence_template()), batch + (layout.max_length,))
+    pos = layout.cell_positions().reshape(-1)
+    flat = cells.reshape(batch + (-1,))
+    if xp is np:
+        seq = seq.copy()
+        seq[..., pos] = flat
+    else:
+        seq = seq.at[..., pos].set(flat)
+    if program is None:
+        return seq
+    program = xp.asarray(program).astype(np.int32)
+    if program.shape[-1] != layout.max_program_tokens:
+        raise ValueError(f"programs have {program.shape[-1]} tokens; the layout holds "
+                         f"{layout.max_program_tokens}")
+    program = xp.broadcast_to(program, batch + program.shape[-1:])
+    return xp.concatenate([seq[..., :layout.program_start], program,
+                           seq[..., layout.program_end:]], -1)
+
+
 def encode_prompt(layout: Layout, inputs, outputs):
     """Prompt ids [..., prompt_length] (ending with `run{`) from worlds with batch axes [..., E].
 
-    The first `layout.n_shown` of the E >= n_shown examples are shown. numpy or jax.
+    The first `layout.n_shown` of the E >= n_shown examples are shown (in execution order the
+    prompt holds the inputs only). numpy or jax.
     """
     grids = [world_ids(w)[..., :layout.n_shown, :, :] for w in (inputs, outputs)]
     xp = _xp(*grids)
     if grids[0].shape[-3:] != (layout.n_shown, layout.height, layout.width):
         raise ValueError(f"worlds give {grids[0].shape[-3:]} (shown examples, interior h, w); "
                          f"the layout needs {(layout.n_shown, layout.height, layout.width)}")
-    cells = xp.stack(grids, -3)  # [..., n_shown, 2, h, w]
-    batch = cells.shape[:-4]
-    prompt = xp.broadcast_to(xp.asarray(layout.template()), batch + (layout.prompt_length,))
-    pos = layout.cell_positions().reshape(-1)
-    flat = cells.reshape(batch + (-1,))
-    if xp is np:
-        prompt = prompt.copy()
-        prompt[..., pos] = flat
-        return prompt
-    return prompt.at[..., pos].set(flat)
+    return fill(layout, xp.stack(grids, -3))[..., :layout.prompt_length]
 
 
 def encode_example(layout: Layout, inputs, outputs, program_ids):
-    """Whole-example ids [..., max_length]: the prompt, then `program_ids` [..., P] (from `run{`,
-    PAD after the end), then PAD."""
-    prompt = encode_prompt(layout, inputs, outputs)
-    xp = _xp(prompt, program_ids)
+    """Whole-example ids [..., max_length]: `program_ids` [..., P] (from `run{`, PAD after the
+    end) in the program's slots, PAD-filled; in synthesis order the example ends there, in
+    execution order the outputs follow."""
+    grids = [world_ids(w)[..., :layout.n_shown, :, :] for w in (inputs, outputs)]
+    xp = _xp(*grids, program_ids)
+    if grids[0].shape[-3:] != (layout.n_shown, layout.height, layout.width):
+        raise ValueError(f"worlds give {grids[0].shape[-3:]} (shown examples, interior h, w); "
+                         f"the layout needs {(layout.n_shown, layout.height, layout.width)}")
     prog = xp.asarray(program_ids).astype(np.int32)
     if xp is np and (prog[..., 0] != OPEN).any():
         raise ValueError("program ids must start with 'run{'")
@@ -369,23 +424,28 @@ def encode_example(layout: Layout, inputs, outputs, program_ids):
         prog = prog[..., :layout.max_program_tokens]
     else:
         prog = xp.concatenate([prog, xp.full(prog.shape[:-1] + (extra,), PAD, np.int32)], -1)
-    prog = xp.broadcast_to(prog, prompt.shape[:-1] + prog.shape[-1:])
-    return xp.concatenate([prompt[..., :-1], prog], -1)
+    cells = xp.stack(grids, -3)
+    batch = xp.broadcast_shapes(cells.shape[:-4], prog.shape[:-1])
+    cells = xp.broadcast_to(cells, batch + cells.shape[-4:])
+    return fill(layout, cells, xp.broadcast_to(prog, batch + prog.shape[-1:]))
 
 
 def split_example(layout: Layout, ids) -> dict:
     """The parts of example ids [..., L]: `inputs`, `outputs` [..., n_shown, h, w] and `program`
-    [..., L - program_start]."""
+    (synthesis: [..., L - program_start], the rest of the sequence; execution: the program's
+    slots [..., max_program_tokens])."""
     ids = np.asarray(ids)
     cells = ids[..., layout.cell_positions()]
+    end = layout.program_end if layout.execution else ids.shape[-1]
     return {"inputs": cells[..., 0, :, :], "outputs": cells[..., 1, :, :],
-            "program": ids[..., layout.program_start:]}
+            "program": ids[..., layout.program_start:end]}
 
 
 def to_text(layout: Layout, ids) -> str:
     """Readable text of one example's ids [L]: markers on their own lines, each grid row as a line
-    of glyphs (ending with `|` if the layout has row separators), the program's words on one line.
-    Trailing PADs are left out; `from_text` reads it back."""
+    of glyphs (ending with `|` if the layout has row separators), the program's words on one line
+    (in execution order with the PADs that fill its slots). Trailing PADs are left out;
+    `from_text` reads it back."""
     ids = np.asarray(ids).reshape(-1)
     ids = ids[:len(ids) - int(np.argmax(ids[::-1] != PAD)) if (ids != PAD).any() else 0]
     spans = [(0, 1, "")]
@@ -394,8 +454,11 @@ def to_text(layout: Layout, ids) -> str:
             spans.append((layout.marker(i, o), layout.marker(i, o) + 1, ""))
             spans += [(s, s + layout.row_size, "") for s in
                       layout.grid_start(i, o) + layout.row_size * np.arange(layout.height)]
-    spans += [(layout.code_marker, layout.program_start, ""), (layout.program_start, len(ids), " ")]
-    lines = [sep.join(token_name(int(t)) for t in ids[a:b]) for a, b, sep in spans if a < len(ids)]
+    program_stop = layout.program_end if layout.execution else len(ids)
+    spans += [(layout.code_marker, layout.program_start, ""),
+              (layout.program_start, program_stop, " ")]
+    lines = [sep.join(token_name(int(t)) for t in ids[a:min(b, len(ids))])
+             for a, b, sep in sorted(spans) if a < len(ids)]
     return "\n".join(lines) + "\n"
 
 

@@ -64,7 +64,11 @@ def evaluate(model, data: ml_collections.ConfigDict, records: dict, batch_size: 
              forced: bool = False, progress: Callable[[int], object] | None = None
              ) -> tuple[dict, dict]:
     """(summary, per-program results) of the model's programs on `records` (`progress`: see
-    `decode_records`)."""
+    `decode_records`); for an execution-order run (issue 31's control), the model's outputs
+    (`execution_order.evaluate`)."""
+    if dataset_config.layout(data).execution:
+        from kareljax.eval import execution_order
+        return execution_order.evaluate(model, data, records, batch_size, forced, progress)
     programs = decode_records(model, data, records, batch_size, forced, progress=progress)
     results = accuracy.score(programs, records, data.n_shown, data.max_steps)
     results["program"] = programs

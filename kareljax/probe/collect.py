@@ -3,7 +3,8 @@ program token and the shown examples' traces under the original and alternative 
 
 For a batch of specs:
 
-1. greedy grammar-constrained decoding (or forced decoding of the reference programs);
+1. greedy grammar-constrained decoding (or forced decoding of the reference programs; in
+   execution order, `tokens.Layout.order`, the reference programs always: the model reads them);
 2. one forward pass over prompt + program with the residual stream captured: the state that
    *produces* program token j (the j-th token after `run{`) sits at the position before it,
    `prompt_length - 1 + j`; reduced to the mean over its n_layers + 1 states (the embedding, blocks 1 .. n-1, the last
@@ -12,7 +13,12 @@ For a batch of specs:
 3. one interpreter call running every program on its shown inputs under every semantics row
    (row 0 the original, then the chosen alternatives), with action traces (and, when the grammar
    has conditionals, the trace of condition evaluations, for the branch task);
-4. accuracy (`eval.accuracy.score`).
+4. accuracy (`eval.accuracy.score`; in execution order the outputs the model writes,
+   `eval.execution_order.score`: `correct` = all shown output grids right).
+
+The prompt is the example up to `run{` in either order (`layout.prompt_length`), so the states sit
+at the same offsets from `run{`; in execution order the outputs come after the program and do not
+enter the forward pass (it is causal).
 
 `token_statements` maps each program token to the pre-order index of the statement it starts
 (-1 for other tokens), the index the traces record.
@@ -28,7 +34,7 @@ from flax import nnx
 
 from kareljax.data import generate, grammar as grammar_lib, tokens as T
 from kareljax.data.batches import example_tokens
-from kareljax.eval import accuracy, execution
+from kareljax.eval import accuracy, execution, execution_order
 from kareljax.karel import interpreter, semantics
 from kareljax.model import decode
 from kareljax.model.transformer import forward_with_states
@@ -64,24 +70,44 @@ def producing_states(model, prompts, program_tokens, per_layer: bool = False) ->
     return states[..., start:start + program_tokens.shape[1], :]
 
 
+def reference_tokens(records: dict, max_new: int) -> np.ndarray:
+    """int32 [B, max_new]: the reference programs' tokens after `run{`, PAD-filled (what forced
+    decoding of them returns)."""
+    reference = np.asarray(records["program"], np.int32)[:, 1:1 + max_new]
+    return np.pad(reference, [(0, 0), (0, max_new - reference.shape[1])])
+
+
 def collect_batch(model, layout: T.Layout, records: dict, grammar: grammar_lib.Grammar, *,
                   max_steps: int, alts=ALL_ALTS, forced: bool = False,
                   per_layer: bool = False) -> dict:
-    """Everything the probes need for one batch of stored records (see the module docstring)."""
+    """Everything the probes need for one batch of stored records (see the module docstring).
+
+    In execution order (`layout.execution`) the program is part of the model's input: the states
+    are those producing the reference program's tokens whatever `forced` says, and `correct`,
+    `correct_gen` say whether the model writes every output cell (`eval.execution_order.score`)."""
     n = len(records["length"])
     prompts = example_tokens(layout, records["inputs"], records["outputs"],
                              records["program"])[:, :layout.prompt_length]
     max_new = grammar.max_tokens - 1
-    forced_tokens = None
-    if forced:
-        reference = np.asarray(records["program"])[:, 1:]
-        forced_tokens = np.where(reference == T.PAD, -1, reference)[:, :max_new]
-    program = np.asarray(decode.greedy_decode(model, prompts, grammar, max_new, forced_tokens))
+    if layout.execution:
+        program = reference_tokens(records, max_new)
+    else:
+        forced_tokens = None
+        if forced:
+            reference = np.asarray(records["program"])[:, 1:]
+            forced_tokens = np.where(reference == T.PAD, -1, reference)[:, :max_new]
+        program = np.asarray(decode.greedy_decode(model, prompts, grammar, max_new,
+                                                  forced_tokens))
     states = np.asarray(producing_states(model, prompts, program, per_layer))
     if per_layer:  # stored spec-first like every other array: [B, layers, P, d]
         states = np.moveaxis(states, 0, 1)
     with_open = np.asarray(decode.with_opening(program))
-    results = accuracy.score(with_open, records, layout.n_shown, max_steps)
+    if layout.execution:
+        results = {k: v for k, v in execution_order.score(model, layout, records,
+                                                          greedy=False).items()
+                   if k in _EXECUTION_RESULTS}
+    else:
+        results = accuracy.score(with_open, records, layout.n_shown, max_steps)
     traces = shown_traces(with_open, records, layout.n_shown, alts, max_steps,
                           trace_len=max_new + 1,
                           cond_trace_len=max_new + 1 if has_conditions(grammar) else 0)
@@ -89,6 +115,11 @@ def collect_batch(model, layout: T.Layout, records: dict, grammar: grammar_lib.G
             "valid": program != T.PAD, "states": states, **traces,
             **results, "inputs": np.asarray(records["inputs"])[:, :layout.n_shown],
             "spec_index": np.arange(n)}
+
+
+# What a collection keeps of `execution_order.score`: `accuracy.score`'s keys, and the outputs'.
+_EXECUTION_RESULTS = ("correct", "correct_gen", "exact", "parsed", "generated_length",
+                      "reference_length", "teacher_forced_cell_accuracy")
 
 
 def has_conditions(grammar: grammar_lib.Grammar) -> bool:

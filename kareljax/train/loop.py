@@ -82,7 +82,8 @@ def _identity(section: str, values: dict) -> dict:
     """The options of a config section that a run's checkpoints depend on: the model's resolved
     dimensions (its named size's, with the fields set over them) and the rest of its options but
     the size's name; every data option but `_NOT_IDENTITY`'s."""
-    if section != "model":
+    if section != "model":       # data.order is new: a run recorded without it is synthesis
+        values = {"order": "synthesis", **values} if section == "data" else values
         return {k: v for k, v in values.items() if k not in _NOT_IDENTITY}
     rest = {k: v for k, v in values.items() if k != "size" and k not in train_config.SIZE_FIELDS}
     try:

@@ -152,7 +152,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         options.validate_probe(config.probe)
     dataset_config.validate(config.data)
     layout = dataset_config.layout(config.data)
-    validate_model(config.model, len(layout.template()) - 1 + layout.max_program_tokens)
+    validate_model(config.model, layout.max_length)
     validate_train(config.train)
     if config.train.data_source == "fresh":
         require(not dataset_config.program_options(config.data).has_conditionals,
