@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+import jax
+
 from kareljax import storage
 
 
@@ -30,8 +32,14 @@ def run(workdir: str, step: int | None = None, split: str = "test", limit: int |
     from kareljax.eval import baselines, evaluate
     from kareljax.train import load
 
+    from kareljax.model import data_parallel
+    from kareljax.train import distributed
+
+    distributed.maybe_initialize()       # several processes: one evaluation over all devices
     config = load.run_config(workdir)
     step, model = load.load_model(workdir, step)
+    if len(jax.devices()) > 1:           # decoding data-parallel over every device
+        model = data_parallel.replicate(model, data_parallel.batch_mesh())
     reader = pipeline.DatasetReader(config.data, split)
     count = len(reader) if limit is None else min(limit, len(reader))
     records = reader.read(np.arange(count))
@@ -41,13 +49,13 @@ def run(workdir: str, step: int | None = None, split: str = "test", limit: int |
                                              progress=bar.update)
     summary = {"step": step, "split": split, **summary,
                **baselines.constant_baselines(records, config.data)}
-    out_dir = os.path.join(os.fspath(workdir), "eval")
-    storage.makedirs(out_dir)
-    stem = os.path.join(out_dir, f"step_{step}_{split}")
+    stem = os.path.join(os.fspath(workdir), "eval", f"step_{step}_{split}")
     summary["per_program"] = stem + ".jsonl"
-    _write_programs(summary["per_program"], records, results, count)
-    with storage.write_whole(stem + ".json") as f:
-        json.dump(summary, f, indent=1)
+    if jax.process_index() == 0:         # one process writes
+        storage.makedirs(os.path.dirname(stem))
+        _write_programs(summary["per_program"], records, results, count)
+        with storage.write_whole(stem + ".json") as f:
+            json.dump(summary, f, indent=1)
     return summary
 
 

@@ -15,10 +15,12 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from kareljax.data import grammar as grammar_lib
 from kareljax.data import tokens as T
+from kareljax.model import data_parallel
 from kareljax.model.transformer import init_cache
 
 
@@ -86,13 +88,22 @@ def _greedy_recompute(graphdef, params, prompts, forced, *, grammar, max_new):
 
 
 def _run(fn, model, prompts, grammar, max_new, forced):
+    """`fn` on the model's devices: one, or, for a model replicated over a mesh
+    (`data_parallel.replicate`), the prompts' rows split over the mesh (then the result comes back
+    as a host array, gathered from every process)."""
     graphdef, params = nnx.split(model)
-    prompts = jnp.asarray(prompts, jnp.int32)
+    mesh = data_parallel.mesh_of(params)
+    prompts = np.asarray(prompts, np.int32) if mesh is not None else jnp.asarray(prompts, jnp.int32)
     if prompts.ndim != 2 or prompts.shape[1] < 1:
         raise ValueError(f"prompts must be [batch, length], got shape {prompts.shape}")
-    forced = (jnp.zeros((prompts.shape[0], 0), jnp.int32) if forced is None
-              else jnp.asarray(forced, jnp.int32))
-    return fn(graphdef, params, prompts, forced, grammar=grammar, max_new=max_new)
+    forced = (np.zeros((prompts.shape[0], 0), np.int32) if forced is None
+              else np.asarray(forced, np.int32))
+    if mesh is None:
+        return fn(graphdef, params, prompts, jnp.asarray(forced), grammar=grammar,
+                  max_new=max_new)
+    (prompts, n), (forced, _) = (data_parallel.shard_rows(a, mesh) for a in (prompts, forced))
+    out = fn(graphdef, params, prompts, forced, grammar=grammar, max_new=max_new)
+    return data_parallel.to_host(out, n)
 
 
 def greedy_decode(model, prompts, grammar: grammar_lib.Grammar, max_new: int | None = None,

@@ -36,7 +36,7 @@ from kareljax.data import generate, grammar as grammar_lib, tokens as T
 from kareljax.data.batches import example_tokens
 from kareljax.eval import accuracy, execution, execution_order
 from kareljax.karel import interpreter, semantics
-from kareljax.model import decode
+from kareljax.model import data_parallel, decode
 from kareljax.model.transformer import forward_with_states
 
 ALL_ALTS = tuple(range(len(semantics.ALT_MAPS)))
@@ -59,15 +59,30 @@ def sequence_states(graphdef, params, sequence, *, per_layer: bool) -> jax.Array
     return states if per_layer else states.mean(0)
 
 
-def producing_states(model, prompts, program_tokens, per_layer: bool = False) -> jax.Array:
-    """Hidden states [B, P, d] (or [layers, B, P, d]) producing each program token [B, P]."""
-    prompts = jnp.asarray(prompts, jnp.int32)
-    program_tokens = jnp.asarray(program_tokens, jnp.int32)
+def producing_states(model, prompts, program_tokens, per_layer: bool = False):
+    """Hidden states [B, P, d] (or [layers, B, P, d]) producing each program token [B, P]. For a
+    model replicated over a mesh (`data_parallel.replicate`) the rows are split over its devices
+    and the states come back as a host array."""
+    prompts = np.asarray(prompts, np.int32)
+    program_tokens = np.asarray(program_tokens, np.int32)
     graphdef, params = nnx.split(model)
-    states = sequence_states(graphdef, params, jnp.concatenate([prompts, program_tokens], 1),
-                             per_layer=per_layer)
+    mesh = data_parallel.mesh_of(params)
+    sequence, n = data_parallel.shard_rows(np.concatenate([prompts, program_tokens], 1), mesh)
     start = prompts.shape[1] - 1
-    return states[..., start:start + program_tokens.shape[1], :]
+    states = _producing(graphdef, params, sequence, start=start, width=program_tokens.shape[1],
+                        per_layer=per_layer)
+    if mesh is None:
+        return jnp.moveaxis(states, 0, 1) if per_layer else states
+    states = data_parallel.to_host(states, n)
+    return np.moveaxis(states, 0, 1) if per_layer else states
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "start", "width", "per_layer"))
+def _producing(graphdef, params, sequence, *, start: int, width: int, per_layer: bool):
+    """The states producing tokens start+1 ... start+width, batch first ([B, layers, P, d])."""
+    states = sequence_states(graphdef, params, sequence, per_layer=per_layer)
+    states = states[..., start:start + width, :]
+    return jnp.moveaxis(states, 0, 1) if per_layer else states
 
 
 def reference_tokens(records: dict, max_new: int) -> np.ndarray:

@@ -16,6 +16,8 @@ import dataclasses
 import os
 import sys
 
+import jax
+
 from kareljax import storage
 from kareljax.config_files import ConfigError
 
@@ -158,7 +160,8 @@ def _collect_splits(model, readers, counts, directory, meta, options, layout, gr
                 parts.append(part)
                 specs.update(len(idx))
             arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-            store.write_split(directory, split, arrays, meta)
+            if _primary():
+                store.write_split(directory, split, arrays, meta)
 
 
 def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
@@ -172,6 +175,11 @@ def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
     from kareljax.errors import KareljaxError
     from kareljax.train import load
 
+    from kareljax.model import data_parallel
+    from kareljax.train import distributed
+
+    distributed.maybe_initialize()      # several processes: one collection over all devices
+    mesh = data_parallel.batch_mesh() if len(jax.devices()) > 1 else None
     config = load.run_config(workdir)
     steps = _steps(options.steps, load.checkpoint_steps(workdir))
     alts = parse_alts(options.alts)
@@ -194,6 +202,8 @@ def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
         # A checkpoint that does not read back stops here; the steps collected before stay.
         model = load.untrained_model(workdir) if step == 0 else load.load_model(
             workdir, step)[1]
+        if mesh is not None:            # decoding and states data-parallel over every device
+            model = data_parallel.replicate(model, mesh)
         directory = store.step_dir(workdir, step)
         recorded = _options(step, alts, options)
         meta = {"step": step, **recorded,
@@ -202,10 +212,12 @@ def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
                 "layout": {"height": layout.height, "width": layout.width,
                            "n_shown": layout.n_shown}}
         try:
-            have, aside = _kept_splits(directory, meta, options.overwrite)
+            have, aside = _kept_splits(directory, meta, options.overwrite) if _primary() else (
+                set(), None)
         except store.CollectionReadError as e:
             raise store.CollectionReadError(
                 f"step {step}: {e}", hint=f"`--steps {step} --overwrite` collects it again") from e
+        have = _from_process_zero(have, splits)
         counts = {split: _spec_count(split, len(reader), options)
                   for split, reader in readers.items() if split not in have}
         try:
@@ -215,4 +227,26 @@ def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
             store.put_back(directory, aside)    # collection comes back, earlier steps stay
             raise
         store.remove(aside)
+        _barrier(f"kareljax_collected_{step}")
     return {"steps": steps, "new": len(todo)}
+
+
+def _primary() -> bool:
+    """Whether this process writes the collection (process 0 of several; the only one)."""
+    return jax.process_index() == 0
+
+
+def _from_process_zero(have: set[str], splits: list[str]) -> set[str]:
+    """The splits process 0 keeps, on every process (several processes collect together)."""
+    if jax.process_count() == 1:
+        return have
+    import numpy as np
+    from jax.experimental import multihost_utils
+    mask = multihost_utils.broadcast_one_to_all(np.array([s in have for s in splits]))
+    return {s for s, kept in zip(splits, mask) if kept}
+
+
+def _barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(name)
