@@ -27,7 +27,7 @@ CONFIG="configs/icml.py"
 RUN_NAME=""
 REPO_URL=""
 REPO_REF="main"
-WORKDIR_MODE="gcsfuse"
+WORKDIR_MODE="gcs"
 WORKER="0"
 SYNC_EVERY=900
 PROBE_PROFILE="paper"
@@ -52,19 +52,22 @@ Commands:
   create      gcloud compute tpus tpu-vm create the VM / pod slice
   setup       on every worker: copy the source (or git clone --repo-url), make ~/kareljax/.venv
               (Python 3.11 from uv), pip install -r requirements.txt -e . jax[tpu]==$JAX_VERSION,
-              build the dataset locally (kareljax data build), mount the bucket (gcsfuse mode)
+              build the dataset locally (kareljax data build), mount the bucket (gcsfuse mode only)
   train       kareljax train on every worker with KARELJAX_DISTRIBUTED=1; ARGS after -- are config
               overrides (--config.train.batch_size=96 ...)
-  post        eval, collect --steps all, scan --profile $PROBE_PROFILE, report on worker 0
-              (single-host slices only: these stages are single-process)
+  post        eval --split test, collect --steps all, scan --profile $PROBE_PROFILE, then report:
+              on a single host all four on worker 0; on a multi-host slice eval, collect and scan
+              on every worker with KARELJAX_DISTRIBUTED=1 (one process per worker, the devices of
+              all of them; process 0 writes), then report (single-process, light) on worker 0
   run         any kareljax command on --worker 0 (default) or all: $PROG run --name N -- eval
-              --workdir @WORKDIR --split test   (@WORKDIR becomes the run directory on the VM;
-              with --worker all, KARELJAX_DISTRIBUTED=1 is set: for train only)
+              --workdir @WORKDIR --split test   (@WORKDIR becomes the run directory: gs://BUCKET/
+              runs/RUN in gcs mode; with --worker all, KARELJAX_DISTRIBUTED=1 is set, which train,
+              eval, collect and scan use; on a multi-host slice eval, collect and scan need it)
   logs        the last lines of the run's logs on --worker (default 0)
   copy-back   the run directory to DEST (default runs/RUN) on this machine, through the bucket
               (--via gsutil, default) or straight from worker 0 (--via scp)
   delete      delete the VM
-  all         create, setup, train, post (single host), copy-back, delete (unless --keep)
+  all         create, setup, train, post, copy-back, delete (unless --keep)
 
 Options (--opt VALUE or --opt=VALUE):
   --name NAME               TPU VM name (required; lowercase letters, digits, -)
@@ -73,18 +76,23 @@ Options (--opt VALUE or --opt=VALUE):
   --version RUNTIME         TPU runtime; default by type: tpu-ubuntu2204-base (v2/v3/v4),
                             v2-alpha-tpuv5 (v5p), v2-alpha-tpuv5-lite (v5litepod), v2-alpha-tpuv6e (v6e)
   --project PROJECT         default: gcloud's configured project
-  --bucket gs://BUCKET      where the run lives (gcsfuse) or is synced to (local); required for
-                            train/post/run/copy-back unless --workdir-mode local with --via scp
+  --bucket gs://BUCKET      where the run lives (gcs, gcsfuse) or is synced to (local); required
+                            for train/post/run/copy-back unless --workdir-mode local with --via scp
   --config FILE             default $CONFIG
   --run-name RUN            run directory name, gs://BUCKET/runs/RUN; default NAME
   --repo-url URL            git clone this on the workers (default: copy this checkout with scp)
   --ref REF                 branch or tag for --repo-url (default $REPO_REF)
-  --workdir-mode MODE       gcsfuse (default): the bucket is mounted at ~/gcs on every worker and
-                            the run directory is ~/gcs/runs/RUN (the same path on all hosts, as a
-                            multi-host run needs); local: ~/kareljax/runs/RUN on the VM's disk,
+  --workdir-mode MODE       gcs (default): the run directory is gs://BUCKET/runs/RUN itself,
+                            passed as --workdir to every command on every worker; nothing is
+                            mounted or synced (kareljax writes its run files to gs:// and orbax
+                            its checkpoints, natively; the same URL on all hosts, as a multi-host
+                            run needs). gcsfuse: the bucket is mounted at ~/gcs on every worker
+                            and the run directory is ~/gcs/runs/RUN (orbax renames each finished
+                            checkpoint's folder, which Cloud Storage FUSE does object by object,
+                            not atomically). local: ~/kareljax/runs/RUN on the VM's disk,
                             rsynced to gs://BUCKET/runs/RUN every --sync-every seconds and at the
                             end (single-host slices only; the icml run's checkpoints, ~127 GB,
-                            outgrow a 100 GB boot disk: use gcsfuse for it)
+                            outgrow a 100 GB boot disk: use gcs for it)
   --sync-every SECONDS      local mode: seconds between background rsyncs (default $SYNC_EVERY)
   --worker 0|all|N          for run/logs (default 0)
   --probe-profile P         post: kareljax scan profile, paper (default) or cpu
@@ -93,10 +101,11 @@ Options (--opt VALUE or --opt=VALUE):
   --create-flag FLAG        extra flag for tpu-vm create (repeatable), e.g. --create-flag=--reserved
   --spot                    create a Spot VM (can be preempted: rerun 'train' to resume)
   --detach                  train/post/run: start in the background on the VM (survives the ssh
-                            session; follow with '$PROG logs')
+                            session; follow with '$PROG logs'); post on a multi-host slice: every
+                            worker starts the stages, worker 0 runs report after its scan
   --no-checkpoints          copy-back: leave checkpoints/ (about 3 GB each at icml size) behind
   --keep                    all: do not delete the VM at the end
-  --force                   skip the batch-size and single-host checks
+  --force                   skip the batch-size, single-host and --worker all checks
   --dry-run                 print every command instead of running it
   -h, --help                this text
 
@@ -176,7 +185,7 @@ parse_args() {
   RUN_NAME=${RUN_NAME:-$NAME}
   [[ $RUN_NAME =~ ^[A-Za-z0-9][-A-Za-z0-9_.]*$ ]] || die "--run-name: letters, digits, -, _, ., got '$RUN_NAME'"
   [[ -z $BUCKET ]] || BUCKET=$(bucket_name "$BUCKET")
-  case $WORKDIR_MODE in gcsfuse|local) ;; *) die "--workdir-mode: gcsfuse or local" ;; esac
+  case $WORKDIR_MODE in gcs|gcsfuse|local) ;; *) die "--workdir-mode: gcs, gcsfuse or local" ;; esac
   case $VIA in gsutil|scp) ;; *) die "--via: gsutil or scp" ;; esac
   case $PROBE_PROFILE in paper|cpu) ;; *) die "--probe-profile: paper or cpu" ;; esac
   [[ $WORKER =~ ^(all|[0-9]+)$ ]] || die "--worker: all or a worker number"
@@ -265,7 +274,7 @@ cd ~/kareljax
 @@ENV@@
 workdir=@@WORKDIR@@
 log=~/kareljax-@@RUN@@-@@JOB@@.log
-mkdir -p "$(dirname "$workdir")"
+@@MKDIR@@
 @@PRE@@
 set +e
 (
@@ -304,19 +313,30 @@ sync_up
 EOF
 )
 
+# CMD on worker 0 of a slice only: its number comes from the metadata server, where
+# jax.distributed's TPU cluster detection reads it (worker 0 is JAX process 0, the one that writes).
+WORKER0_TEMPLATE=$(cat <<'EOF'
+worker=$(curl -fsS -H 'Metadata-Flavor: Google' http://metadata.google.internal/computeMetadata/v1/instance/attributes/agent-worker-number)
+if [ "$worker" = 0 ]; then
+  @@CMD@@
+fi
+EOF
+)
+
 # ---------------------------------------------------------------------------------------------
 # Helpers.
 
 gcs_url() { printf 'gs://%s/runs/%s' "$BUCKET" "$RUN_NAME"; }
 
-# The run directory on the workers, ~ unexpanded (the worker's shell expands it: same path on all).
+# The run directory on the workers: gs://BUCKET/runs/RUN (gcs mode), or a path with ~ unexpanded
+# (the worker's shell expands it: the same path on all).
 remote_workdir() {
   local home="~"
-  if [[ $WORKDIR_MODE == gcsfuse ]]; then
-    printf '%s/gcs/runs/%s' "$home" "$RUN_NAME"
-  else
-    printf '%s/kareljax/runs/%s' "$home" "$RUN_NAME"
-  fi
+  case $WORKDIR_MODE in
+    gcs) gcs_url ;;
+    gcsfuse) printf '%s/gcs/runs/%s' "$home" "$RUN_NAME" ;;
+    local) printf '%s/kareljax/runs/%s' "$home" "$RUN_NAME" ;;
+  esac
 }
 
 mount_script() {
@@ -327,16 +347,13 @@ need_bucket() { [[ -n $BUCKET ]] || die "$CMD needs --bucket gs://BUCKET"; }
 
 single_host() { ((TPU_HOSTS == 1)); }
 
-check_single_host() {
-  single_host || ((FORCE)) || die "$1 runs one process: on a multi-host slice ($ACCEL, $TPU_HOSTS" \
-    "workers) run it on a single-host VM (e.g. --accelerator-type v4-8) with the same --bucket and" \
-    "--run-name (gcsfuse mode), or after copy-back on a GPU host (launch/gpu_host.sh); --force to try"
-}
+# The commands that run as one process per worker on a multi-host slice (KARELJAX_DISTRIBUTED=1).
+multi_process() { [[ $1 == train || $1 == eval || $1 == collect || $1 == scan ]]; }
 
 check_mode() {
   if [[ $WORKDIR_MODE == local ]] && ! single_host && ((!FORCE)); then
     die "--workdir-mode local needs a single-host slice: on $ACCEL ($TPU_HOSTS workers) every" \
-      "process must see the run directory (checkpoints are written and read by all hosts); use gcsfuse"
+      "process must see the run directory (checkpoints are written and read by all hosts); use gcs"
   fi
 }
 
@@ -372,14 +389,16 @@ ssh_cmd() {
 
 # job JOBNAME WORKER DISTRIBUTED BODY: runs BODY (kareljax commands using "$workdir") on WORKER.
 job() {
-  local jobname=$1 worker=$2 distributed=$3 body=$4 env="" pre="" post="" script
+  local jobname=$1 worker=$2 distributed=$3 body=$4 env="" mkdir="" pre="" post="" script
   ((distributed)) && env="export KARELJAX_DISTRIBUTED=1  # jax.distributed.initialize(): TPU pod auto-detection"
+  # On gs:// a folder is a name prefix: nothing to make.
+  [[ $WORKDIR_MODE == gcs ]] || mkdir="mkdir -p \"\$(dirname \"\$workdir\")\""
   if [[ $WORKDIR_MODE == local && -n $BUCKET ]]; then
     pre=$(fill "$LOCAL_PRE_TEMPLATE" URL "$(gcs_url)" SYNC_EVERY "$SYNC_EVERY")
     post=$LOCAL_POST_TEMPLATE
   fi
   script=$(fill "$JOB_TEMPLATE" MOUNT "$(mount_script)" ENV "$env" WORKDIR "$(remote_workdir)" \
-    RUN "$RUN_NAME" JOB "$jobname" PRE "$pre" BODY "$body" POST "$post")
+    RUN "$RUN_NAME" JOB "$jobname" MKDIR "$mkdir" PRE "$pre" BODY "$body" POST "$post")
   if ((DETACH)); then
     script="setsid nohup bash -c $(shq "$script") >/dev/null 2>&1 </dev/null &
 echo \"$jobname started in the background on worker \$(hostname); follow it with: $PROG logs --name $NAME --zone $ZONE\""
@@ -400,7 +419,7 @@ cmd_create() {
 }
 
 cmd_setup() {
-  [[ $WORKDIR_MODE == local ]] || need_bucket
+  [[ $WORKDIR_MODE != gcsfuse ]] || need_bucket
   local source tarball
   if [[ -n $REPO_URL ]]; then
     source=$(fill "$SOURCE_GIT_TEMPLATE" REF "$(shq "$REPO_REF")" URL "$(shq "$REPO_URL")")
@@ -422,8 +441,10 @@ cmd_train() {
   [[ $WORKDIR_MODE == local ]] || need_bucket
   check_mode
   check_batch
-  note "training $CONFIG on all $TPU_HOSTS worker(s) of $NAME; run directory $(remote_workdir)" \
-    "${BUCKET:+($(gcs_url))}"
+  local where
+  where=$(remote_workdir)
+  [[ $WORKDIR_MODE == gcs || -z $BUCKET ]] || where+=" ($(gcs_url))"
+  note "training $CONFIG on all $TPU_HOSTS worker(s) of $NAME; run directory $where"
   local cmdline
   cmdline=".venv/bin/kareljax train --config $(shq "$CONFIG") --workdir \"\$workdir\" --no-progress"
   ((${#EXTRA[@]} == 0)) || cmdline+=" $(shq_all "${EXTRA[@]}")"
@@ -432,16 +453,26 @@ cmd_train() {
 
 cmd_post() {
   [[ $WORKDIR_MODE == local ]] || need_bucket
-  check_single_host post
-  local body
-  body=$(cat <<EOF
+  check_mode
+  local stages report=".venv/bin/kareljax report --workdir \"\$workdir\""
+  stages=$(cat <<EOF
 .venv/bin/kareljax eval --workdir "\$workdir" --split test
 .venv/bin/kareljax collect --workdir "\$workdir" --steps all
 .venv/bin/kareljax scan --workdir "\$workdir" --profile $PROBE_PROFILE
-.venv/bin/kareljax report --workdir "\$workdir"
 EOF
 )
-  job post 0 0 "$body"
+  if single_host; then
+    job post 0 0 "$stages"$'\n'"$report"
+  elif ((DETACH)); then
+    # Every worker starts in the background and returns at once: worker 0 (JAX process 0, the one
+    # that writes) runs the report itself after the scan.
+    note "post on all $TPU_HOSTS workers of $NAME (KARELJAX_DISTRIBUTED=1), report on worker 0 after"
+    job post all 1 "$stages"$'\n'"$(fill "$WORKER0_TEMPLATE" CMD "$report")"
+  else
+    note "post on all $TPU_HOSTS workers of $NAME (KARELJAX_DISTRIBUTED=1), then report on worker 0"
+    job post all 1 "$stages"
+    job report 0 0 "$report"
+  fi
 }
 
 cmd_run() {
@@ -458,12 +489,14 @@ cmd_run() {
     fi
     words+=("$q")
   done
+  check_mode
   if [[ $WORKER == all ]]; then
     distributed=1
-    [[ ${EXTRA[0]} == train ]] || note "warning: only 'train' is multi-host; '${EXTRA[0]}' on" \
-      "every worker runs one process each"
-  elif [[ ${EXTRA[0]} != train ]] && ! single_host; then
-    check_single_host "${EXTRA[0]}"
+    multi_process "${EXTRA[0]}" || note "warning: '${EXTRA[0]}' is single-process: on every" \
+      "worker it runs a process of its own"
+  elif [[ ${EXTRA[0]} != train ]] && multi_process "${EXTRA[0]}" && ! single_host && ((!FORCE)); then
+    die "on a multi-host slice ($ACCEL, $TPU_HOSTS workers) '${EXTRA[0]}' runs on every worker:" \
+      "--worker all (with KARELJAX_DISTRIBUTED=1); --force to run it on worker $WORKER alone"
   fi
   local cmdline=".venv/bin/kareljax ${words[*]}"
   job "${EXTRA[0]}" "$WORKER" "$distributed" "$cmdline"
@@ -506,14 +539,7 @@ cmd_all() {
   cmd_create
   cmd_setup
   cmd_train
-  if single_host; then
-    cmd_post
-  else
-    note "$ACCEL has $TPU_HOSTS workers: the probe stages (single-process) are left out; run them" \
-      "on a single-host VM reading the same run: for c in create setup post delete; do $PROG \$c" \
-      "--name $NAME-post --accelerator-type v4-8 --zone $ZONE --bucket gs://$BUCKET --run-name" \
-      "$RUN_NAME; done (or on a GPU host after copy-back: launch/gpu_host.sh)"
-  fi
+  cmd_post
   cmd_copy_back
   if ((KEEP)); then
     note "--keep: $NAME is still running (and billed); delete it with: $PROG delete --name $NAME --zone $ZONE"

@@ -177,18 +177,23 @@ def run(config: ml_collections.ConfigDict, target_names: list[str], *,
 def totals(config: ml_collections.ConfigDict, rows: list[dict], mfu: float = MFU) -> list[dict]:
     """Per target: hours of training, of evaluation + collection (decode and forward passes),
     and of the scan at the config's settings and at the paper's, at `mfu` of the roofline, and
-    the device-hours of training + collection + scan (every device of the target held)."""
+    the device-hours of training + collection + scan (every device of the target held).
+    Decoding, collection and the scan are compiled for one device and spread over all of the
+    target's (rows split over them, probes sharded over them): their hours divide by its device
+    count."""
     out = []
     for name in dict.fromkeys(r["target"] for r in rows):
         mine = {r["stage"]: r.get("setting_row") or r for r in rows if r["target"] == name}
+        target = targets_lib.resolve(name)
 
         def hours(*stage_names):
             picked = [mine.get(s) for s in stage_names]
             if any(r is None or r.get("seconds_roofline") is None for r in picked):
                 return None
-            return sum(r["seconds_roofline"] * r["calls"] for r in picked) / mfu / 3600
+            spread = lambda r: target.devices if r["devices"] == 1 else 1  # noqa: E731
+            return sum(r["seconds_roofline"] * r["calls"] / spread(r)
+                       for r in picked) / mfu / 3600
 
-        target = targets_lib.resolve(name)
         parts = {"train_hours": hours("train_step"), "collect_hours": hours("decode", "collect"),
                  "scan_hours": hours("scan"), "scan_paper_hours": hours("scan_paper")}
         run_hours = [parts[k] for k in ("train_hours", "collect_hours", "scan_hours")]

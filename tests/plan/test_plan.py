@@ -154,3 +154,21 @@ def test_the_planned_batch_has_the_training_batch_shapes_and_dtypes():
     for key in ("tokens", "loss_mask", "valid"):
         assert planned[key].shape == (1,) + real[key].shape
         assert planned[key].dtype == real[key].dtype
+
+
+def test_totals_spread_the_one_device_stages_over_every_device():
+    from kareljax.plan import run as plan_run, targets
+    devices = targets.resolve("v5e-8").devices
+    rows = [{"target": "v5e-8", "stage": "train_step", "devices": devices, "calls": 3600,
+             "seconds_roofline": 1.0},
+            {"target": "v5e-8", "stage": "decode", "devices": 1, "calls": 450,
+             "seconds_roofline": 8.0},
+            {"target": "v5e-8", "stage": "collect", "devices": 1, "calls": 450,
+             "seconds_roofline": 0.0},
+            {"target": "v5e-8", "stage": "scan", "devices": 1, "calls": 36,
+             "seconds_roofline": 800.0}]
+    (total,) = plan_run.totals(config_files.load("tiny"), rows, mfu=0.5)
+    assert total["train_hours"] == pytest.approx(2.0)            # the whole mesh per step
+    assert total["collect_hours"] == pytest.approx(2 * 450 * 8 / devices / 3600)
+    assert total["scan_hours"] == pytest.approx(2 * 36 * 800 / devices / 3600)
+    assert total["device_hours"] == pytest.approx(total["total_hours"] * devices)
