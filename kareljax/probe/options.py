@@ -13,6 +13,7 @@ other (`--config.probe.scan.seeds=5`, `--config.probe.collect.train_limit=1000`)
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import ml_collections
 
@@ -91,7 +92,12 @@ def with_overrides(config: ml_collections.ConfigDict, overrides: list[str],
     config = ml_collections.ConfigDict(config.to_dict())
     stored = config.probe if "probe" in config else {}
     config.probe = probe_section()
-    _update(config.probe, stored, "probe")
+    try:
+        _update(config.probe, stored, "probe")
+    except ConfigError as e:    # a section of an earlier form: the probe settings are no part of
+        config.probe = probe_section()      # a run's identity, so its defaults serve
+        warnings.warn(f"the run's probe section is not of this kareljax's form ({e}); its "
+                      "defaults are used, and --config.probe.* overrides them", stacklevel=2)
     if profile is not None:
         require(profile in PROFILES, "--profile", f"one of {sorted(PROFILES)}, got {profile!r}")
         _update(config.probe.scan, _budget(profile), "probe.scan")
