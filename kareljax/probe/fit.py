@@ -1,4 +1,5 @@
-"""Training many probes at once (docs/spec.md §9): `fit` is one jit-compiled function, vmapped over probes.
+"""Training many probes at once (docs/spec.md §9): `fit` is one jit-compiled function, vmapped over
+probes; `fit_sharded` spreads the probes over every device of a mesh.
 
 All probes of one call share the inputs (z-scored hidden states of the train, val and test samples),
 the model depth and the order of the minibatches (`data_key`); each has its own labels, head layout
@@ -10,6 +11,12 @@ steps every probe is scored on val and test; the reported test accuracy is the o
 accuracy ([D] model selection on val, not test). Train accuracy (on a fixed subset of the train
 rows) is scored too: its final value and its rise over the second half of training say whether a
 probe had converged (docs/spec.md §9: the paper's 10,000 steps; the CPU profile's few are not).
+
+Sharded (`fit_sharded`): the probe axis is split over a 1-D mesh (axis "probes", `probe_mesh`), the
+shared inputs are replicated, and each device trains its probes in blocks of `block`, one block's
+whole training after another (a block's parameters and optimizer state stay in cache on a CPU).
+Probes are independent, so no device talks to another until the results are gathered; a probe's
+result depends on its own key and labels only, not on the device or block it trains in.
 """
 from __future__ import annotations
 
@@ -18,9 +25,13 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from kareljax.probe import models
+
+PROBES = "probes"   # the mesh axis the probes are split over
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,21 +72,19 @@ def _accuracy(params, x, y, layouts, n, chunk=4096):
     return correct / jnp.maximum(n, 1)
 
 
-@functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
-def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test,
-        counts=None, group=None, *, hidden: tuple[int, ...], num_outputs: int,
-        options: FitOptions) -> dict:
-    """Trains P probes: init keys [P], labels [P, M, heads] per split, head layouts [P, ...],
-    inputs [M, d] shared. `counts` (n_train, n_val, n_test) says how many leading rows of each
-    split are real (the rest pad the arrays to fixed sizes, so one compilation serves many
-    checkpoints); default: all rows. `data_key` orders the minibatches, which all P probes share (so each
-    step's first layer is one matmul for all of them). `group` [P, heads]: each head's output
-    when probes predict several labels (`models.HeadLayout`). Returns {val_acc, test_acc, best_step,
-    train_acc, train_acc_rise} [P].
-    """
-    layouts = models.HeadLayout(mask, offset, valid, group)
-    n_train, n_val, n_test = (x_train.shape[0], x_val.shape[0], x_test.shape[0]) if counts is None \
-        else counts
+def minibatches(data_key, n_train, options: FitOptions) -> jax.Array:
+    """The train rows of every step's minibatch [steps, batch_size], drawn with replacement from
+    the first n_train (step t's from `fold_in(data_key, t)`)."""
+    return jax.vmap(lambda t: jax.random.randint(jax.random.fold_in(data_key, t),
+                                                 (options.batch_size,), 0, n_train))(
+        jnp.arange(options.steps))
+
+
+def _train(keys, batches, y_train, y_val, y_test, layouts, x_train, x_val, x_test, counts, *,
+           hidden, num_outputs, options: FitOptions) -> dict:
+    """`fit`'s computation on whatever probes it is given (the body of both entry points), with
+    the minibatches `batches` (`minibatches`)."""
+    n_train, n_val, n_test = counts
     params = jax.vmap(lambda k: models.init(k, x_train.shape[1], hidden, num_outputs))(keys)
     tx = options.optimizer()  # elementwise, so one optimizer serves the stacked probes
     opt_state = tx.init(params)
@@ -87,8 +96,7 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
 
     def step(carry, t):
         p, o = carry
-        idx = jax.random.randint(jax.random.fold_in(data_key, t), (options.batch_size,), 0,
-                                 n_train)
+        idx = batches[t]
         grads = jax.grad(total_loss)(p, x_train[idx], y_train[:, idx])
         updates, o = tx.update(grads, o, p)
         return (optax.apply_updates(p, updates), o), None
@@ -122,6 +130,126 @@ def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_
     previous = train[-1 - back] if train.shape[0] > back else jnp.zeros(num)
     return {"val_acc": best[0], "test_acc": best[1], "best_step": best[2],
             "train_acc": train[-1], "train_acc_rise": train[-1] - previous}
+
+
+@functools.partial(jax.jit, static_argnames=("hidden", "num_outputs", "options"))
+def fit(keys, data_key, y_train, y_val, y_test, mask, offset, valid, x_train, x_val, x_test,
+        counts=None, group=None, *, hidden: tuple[int, ...], num_outputs: int,
+        options: FitOptions) -> dict:
+    """Trains P probes on one device: init keys [P], labels [P, M, heads] per split, head layouts
+    [P, ...], inputs [M, d] shared. `counts` (n_train, n_val, n_test) says how many leading rows
+    of each split are real (the rest pad the arrays to fixed sizes, so one compilation serves many
+    checkpoints); default: all rows. `data_key` orders the minibatches, which all P probes share
+    (so each step's first layer is one matmul for all of them). `group` [P, heads]: each head's
+    output when probes predict several labels (`models.HeadLayout`). Returns {val_acc, test_acc,
+    best_step, train_acc, train_acc_rise} [P].
+    """
+    counts = (x_train.shape[0], x_val.shape[0], x_test.shape[0]) if counts is None else counts
+    return _train(keys, minibatches(data_key, counts[0], options), y_train, y_val, y_test,
+                  models.HeadLayout(mask, offset, valid, group), x_train, x_val, x_test, counts,
+                  hidden=hidden, num_outputs=num_outputs, options=options)
+
+
+# --- the probes spread over a mesh ------------------------------------------------------------
+
+@functools.cache
+def probe_mesh(devices: tuple | None = None) -> Mesh:
+    """A 1-D mesh (axis "probes") over `devices` (default: every device of every process)."""
+    devices = tuple(jax.devices()) if devices is None else tuple(devices)
+    return Mesh(np.array(devices), (PROBES,))
+
+
+def per_device_memory(mesh: Mesh, memory_gib: float) -> float:
+    """Bytes one device of `mesh` may use out of a budget of `memory_gib`: each accelerator has
+    its own memory; CPU devices share their host's, so each gets its share."""
+    budget = memory_gib * 2 ** 30
+    local = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    if local and local[0].platform == "cpu":
+        budget /= len(local)
+    return budget
+
+
+def _cpu(mesh: Mesh) -> bool:
+    return mesh.devices.flat[0].platform == "cpu"
+
+
+def place(mesh: Mesh, array, per_probe: bool) -> jax.Array:
+    """A global array on `mesh` from a host array every process holds whole: split on its first
+    axis over "probes" (`per_probe`) or replicated."""
+    array = np.asarray(array)
+    sharding = NamedSharding(mesh, P(PROBES) if per_probe else P())
+    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def _fit_blocks(per_probe, shared, *, block, hidden, num_outputs, options):
+    """One device's probes, `block` at a time (`lax.map`: one block's whole training, then the
+    next's). per_probe: (key data, labels of each split, head layout fields); shared: (the data
+    key's data, inputs of each split, counts)."""
+    key_data, y_train, y_val, y_test, *layout = per_probe
+    data_key_data, x_train, x_val, x_test, counts = shared
+    blocks = jax.tree.map(lambda a: a.reshape((-1, block) + a.shape[1:]),
+                          (jax.random.wrap_key_data(key_data), y_train, y_val, y_test,
+                           models.HeadLayout(*layout)))
+    batches = minibatches(jax.random.wrap_key_data(data_key_data), counts[0], options)
+
+    def train_block(b):
+        return _train(b[0], batches, *b[1:], x_train, x_val, x_test,
+                      (counts[0], counts[1], counts[2]), hidden=hidden,
+                      num_outputs=num_outputs, options=options)
+
+    out = jax.lax.map(train_block, blocks)
+    return jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), out)
+
+
+def _fit_sharded(key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train,
+                 x_val, x_test, counts, group=None, *, mesh: Mesh, block: int,
+                 hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+    per_probe = (key_data, y_train, y_val, y_test, mask, offset, valid) + (
+        () if group is None else (group,))
+    shared = (data_key_data, x_train, x_val, x_test, counts)
+    body = functools.partial(_fit_blocks, block=block, hidden=hidden, num_outputs=num_outputs,
+                             options=options)
+    # Each device trains its own probes, with no collective: the replication (vma) checks, which
+    # would want every loop carry started from a constant marked as varying, are left off.
+    out = jax.shard_map(body, mesh=mesh, in_specs=(P(PROBES), P()), out_specs=P(PROBES),
+                        check_vma=False)(per_probe, shared)
+    replicated = NamedSharding(mesh, P())    # every process can read every probe's result
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), out)
+
+
+_STATIC = ("mesh", "block", "hidden", "num_outputs", "options")
+# On CPU each device is one core (`kareljax.platform`) and the probes keep every device busy, so a
+# device's matmuls run on its own thread, without Eigen's intra-op thread pool (the pool only
+# makes the devices' threads wait on each other).
+CPU_COMPILER_OPTIONS = {"xla_cpu_multi_thread_eigen": False}
+_fit_sharded_cpu = jax.jit(_fit_sharded, static_argnames=_STATIC,
+                           compiler_options=CPU_COMPILER_OPTIONS)
+_fit_sharded_other = jax.jit(_fit_sharded, static_argnames=_STATIC)
+
+
+def compiled_fit(mesh: Mesh):
+    """The jitted function `fit_sharded` calls on `mesh` (`_cache_size()` counts its
+    compilations)."""
+    return _fit_sharded_cpu if _cpu(mesh) else _fit_sharded_other
+
+
+def fit_sharded(key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train,
+                x_val, x_test, counts, group=None, *, mesh: Mesh, block: int = 0,
+                hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+    """`fit` with the probes split over `mesh`'s "probes" axis: key_data [P, ...] (of
+    `jax.random.key_data`), labels and layouts [P, ...] split; the data key's data, inputs and
+    counts replicated (arrays from `place`; on a single process host arrays do too). P must be a
+    multiple of the mesh size times `block` (0: all of a device's probes in one block). Returns
+    the results [P], replicated on every device (of every process).
+    """
+    per_device = key_data.shape[0] // mesh.size
+    if key_data.shape[0] % mesh.size or (block and per_device % block):
+        raise ValueError(f"{key_data.shape[0]} probes do not split into {mesh.size} devices x "
+                         f"blocks of {block}")
+    return compiled_fit(mesh)(key_data, data_key_data, y_train, y_val, y_test, mask, offset,
+                              valid, x_train, x_val, x_test, counts, group, mesh=mesh,
+                              block=block or per_device, hidden=hidden, num_outputs=num_outputs,
+                              options=options)
 
 
 def zscore(x_train, x_val, x_test):

@@ -5,12 +5,16 @@ The branch task (datasets with conditionals) has its own samples and inputs and 
 of its own (`labels.branch_samples`).
 
 Per checkpoint, the samples (`labels.aligned`, the same set for every offset and semantics) give
-one input matrix per split; every probe of one depth and seed shares it, so they train in one `fit`
-call (chunked when their parameters and activations would exceed `memory_gib`). Sample arrays are
-padded to fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one
-compilation per depth. Results: one row per probe with its full key, its val and test accuracy,
-and `majority_acc`, the test accuracy of always answering the most frequent train label (the
-chance level, which differs between tasks and between semantics).
+one input matrix per split; every probe of one depth and seed shares it, so they train in one
+`fit.fit_sharded` call spread over every device (`fit.probe_mesh`; split into several calls when a
+device's share would exceed its part of `memory_gib`, `chunking`). Sample arrays are padded to
+fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one compilation per
+depth. With several processes (jax.distributed) every process runs the same scan, one program over
+all their devices, and process 0 writes the files (`primary`, `process_zero_decides`).
+
+Results: one row per probe with its full key, its val and test accuracy, and `majority_acc`, the
+test accuracy of always answering the most frequent train label (the chance level, which differs
+between tasks and between semantics).
 """
 from __future__ import annotations
 
@@ -114,36 +118,84 @@ def _pad_rows(a: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.pad(a, pad)
 
 
-def chunk_size(options: ScanOptions, num_probes: int, widths: tuple[int, ...]) -> int:
-    """Probes per `fit` call: as many as `memory_gib` holds, in even chunks (one shape)."""
+def _per_probe_bytes(options: ScanOptions, widths: tuple[int, ...]) -> tuple[int, int]:
+    """(parameter floats of one probe, bytes one probe needs in a `fit` call: parameters,
+    gradients and AdamW moments, a minibatch's activations and scoring's)."""
     param_floats = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-    per_probe = 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
-                     + 4096 * sum(widths))
-    chunk = max(1, min(num_probes, int(options.memory_gib * 2 ** 30 // per_probe)))
+    return param_floats, 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
+                              + 4096 * sum(widths))
+
+
+def chunk_size(options: ScanOptions, num_probes: int, widths: tuple[int, ...]) -> int:
+    """Probes per `fit` call on one device: as many as `memory_gib` holds, in even chunks (one
+    shape)."""
+    chunk = max(1, min(num_probes, int(options.memory_gib * 2 ** 30
+                                       // _per_probe_bytes(options, widths)[1])))
     return -(-num_probes // -(-num_probes // chunk))
 
 
+# A block's parameters, gradients and AdamW moments and its scoring activations (one split's):
+# about what a CPU core's share of the cache holds, so a block trains without going to main
+# memory for them. On a 2-core EPYC (2 MiB L2 per core, 32 MiB L3; 64-dim inputs, CPU time on a
+# loaded host) blocks of 2 mlp2 probes took 1.2-1.4x less time than blocks of 6 or 16 and
+# 1.4-1.6x less than single probes (whose steps are too small for the per-operation costs);
+# blocks of 6-15 mlp1 probes 1.4x less than blocks of 45 or 90.
+BLOCK_BYTES = 24 * 2 ** 20
+
+
+def chunking(options: ScanOptions, num_probes: int, widths: tuple[int, ...], mesh,
+             eval_rows: int = 1024, label_bytes: int = 0) -> tuple[int, int]:
+    """(probes per `fit.fit_sharded` call, probes per block) for probes of `widths` scored on
+    `eval_rows` rows, with `label_bytes` of labels each. On CPU a device trains its probes in
+    even blocks of at most BLOCK_BYTES (parameters, optimizer state, scoring activations), one
+    block at a time, so its share of `memory_gib` (`fit.per_device_memory`) holds one block's
+    training and every probe's labels; elsewhere all of a device's probes train together. Calls
+    are even; a call's probe count is a multiple of the mesh size and of the block, and may exceed
+    `num_probes` (the scan pads with repeated probes and drops their results)."""
+    param_floats, per_probe = _per_probe_bytes(options, widths)
+    budget = fit.per_device_memory(mesh, options.memory_gib)
+    per_device = -(-num_probes // mesh.size)
+    if mesh.devices.flat[0].platform == "cpu":
+        block = BLOCK_BYTES // (16 * param_floats + 4 * min(eval_rows, 4096) * sum(widths[1:]))
+        block = max(1, min(block, per_device, int(budget // per_probe)))
+        most = max(block, int((budget - block * per_probe) // label_bytes) if label_bytes
+                   else per_device)
+    else:
+        most = block = max(1, int(budget // (per_probe + label_bytes)))
+    per_call = -(-per_device // -(-per_device // most))
+    blocks = -(-per_call // block)
+    block = -(-per_call // blocks)
+    return mesh.size * blocks * block, block
+
+
 def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions, depth: str,
-                 seed: int, salt: int, progress) -> list[dict]:
+                 seed: int, salt: int, progress, mesh=None) -> list[dict]:
     """Trains P probes (labels ys [P, rows, heads] per split, head layouts `stacked`) on shared
-    inputs xs; returns per probe {val_acc, test_acc, best_step}."""
+    inputs xs, spread over `mesh` (default: `fit.probe_mesh()`, every device); returns per probe
+    {val_acc, test_acc, best_step, train_acc, train_acc_rise}."""
+    mesh = fit.probe_mesh() if mesh is None else mesh
     hidden = models.DEPTHS[depth]
     num = len(ys[0])
-    chunk = chunk_size(options, num, (xs[0].shape[1],) + hidden + (num_outputs,))
+    chunk, block = chunking(options, num, (xs[0].shape[1],) + hidden + (num_outputs,), mesh,
+                            xs[1].shape[0], sum(y[0].nbytes for y in ys))
     base = jax.random.fold_in(jax.random.key(seed), DEPTH_NAMES.index(depth))
     base = jax.random.fold_in(base, salt) if salt else base
+    data_key = jax.random.fold_in(jax.random.key(1000 + seed), salt)
+    shared = [fit.place(mesh, a, per_probe=False)
+              for a in (jax.random.key_data(data_key), *xs, np.array(counts, np.int32))]
+    fields = ("mask", "offset", "valid") + (("group",) if "group" in stacked else ())
     out_rows = []
     for start in range(0, num, chunk):
-        idx = np.arange(start, start + chunk) % num   # the last chunk wraps round
-        # One key per probe, not per chunk: a probe's result does not depend on `memory_gib`.
+        idx = np.arange(start, start + chunk) % num   # the last call wraps round
+        # One key per probe, from its index: a probe's result depends neither on `memory_gib`
+        # nor on the devices, nor on the repeated probes that pad the call.
         keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, idx)
-        out = fit.fit(keys,
-                      jax.random.fold_in(jax.random.key(1000 + seed), salt),
-                      ys[0][idx], ys[1][idx], ys[2][idx], stacked["mask"][idx],
-                      stacked["offset"][idx], stacked["valid"][idx], *xs,
-                      np.array(counts, np.int32),
-                      stacked["group"][idx] if "group" in stacked else None,
-                      hidden=hidden, num_outputs=num_outputs, options=options.fit)
+        split = [fit.place(mesh, a, per_probe=True)
+                 for a in (jax.random.key_data(keys), *(y[idx] for y in ys),
+                           *(stacked[f][idx] for f in fields))]
+        out = fit.fit_sharded(split[0], shared[0], *split[1:7], *shared[1:4], shared[4],
+                              split[7] if len(split) > 7 else None, mesh=mesh, block=block,
+                              hidden=hidden, num_outputs=num_outputs, options=options.fit)
         out = jax.tree.map(np.asarray, out)
         taken = min(chunk, num - start)
         out_rows += [{"val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
@@ -153,6 +205,21 @@ def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions
         if progress:
             progress(taken)
     return out_rows
+
+
+def primary() -> bool:
+    """Whether this process writes a scan's files: process 0 (every process scans every probe,
+    `fit.fit_sharded` being one program over the devices of all of them)."""
+    return jax.process_index() == 0
+
+
+def process_zero_decides(flag: bool) -> bool:
+    """Process 0's `flag` on every process (e.g. whether a checkpoint's rows are cached, when only
+    process 0 may see the cache): all of them then make the same fit calls."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+    return bool(multihost_utils.broadcast_one_to_all(np.int32(flag)))
 
 
 def majority_accuracy(y_train: np.ndarray, y_test: np.ndarray, outputs: int = 1) -> float:

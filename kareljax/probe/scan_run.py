@@ -114,6 +114,9 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
     (each whole or not at all; the JSON lines last, so a results.jsonl newer than the
     collections is a finished scan). Returns {probes, checkpoints, skipped_steps, seconds,
     results} (probes 0, and no files written, when no checkpoint could be probed)."""
+    from kareljax.train import distributed
+    distributed.maybe_initialize()   # several processes: one scan over all their devices
+    primary = scan.primary()         # process 0 writes the cache and the results
     steps, skipped = scannable_steps(workdir)
     first = store.read_index(store.step_dir(workdir, steps[0]))
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
@@ -122,10 +125,10 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
     rows, start, reused = [], time.perf_counter(), []
     cache = os.path.join(workdir, CACHE_DIR, options_digest(options))
     with tqdm(total=len(steps) * per_step, desc="probes", unit="probe", file=sys.stderr,
-              disable=not progress) as bar:
+              disable=not progress or not primary) as bar:
         for step in steps:
             cached = read_cached(cache, workdir, step)
-            if cached is None:
+            if scan.process_zero_decides(cached is None):   # all processes fit the same steps
                 done_before = bar.n
                 try:
                     cached = scan.scan_step(store.step_dir(workdir, step), options, bar.update)
@@ -138,11 +141,12 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
                     continue
                 except ValueError as e:  # options the collection cannot serve; earlier steps stay
                     raise ConfigError(f"step {step}: {e}") from e
-                write_cached(cache, step, cached)
+                if primary:
+                    write_cached(cache, step, cached)
             else:
                 reused.append(step)
-                bar.update(len(cached))
-            rows += cached
+                bar.update(len(cached or ()))
+            rows += cached or []
     if note := capped_samples_note(rows):
         print(note, file=sys.stderr)
     if reused:
@@ -150,7 +154,7 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
     summary = {"probes": len(rows), "checkpoints": len(set(steps) - set(skipped)),
                "skipped_steps": skipped, "seconds": round(time.perf_counter() - start, 1),
                "results": os.path.join(workdir, RESULTS_JSONL)}
-    if rows:
+    if rows and primary:
         write_results(workdir, rows)
     return summary
 

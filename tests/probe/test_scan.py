@@ -78,11 +78,12 @@ def test_checkpoints_with_different_sample_counts_share_one_compilation(tmp_path
     second = _collect_store(tmp_path, "icml_cpu", model, specs=40, step=200)
     options = scan.ScanOptions(depths=("linear",), tasks=("facing", "position"), offsets=(-1, 0),
                                seeds=2, fit=fit.FitOptions(steps=6, batch_size=8, eval_every=3))
-    before = fit.fit._cache_size()
+    compiled = fit.compiled_fit(fit.probe_mesh())
+    before = compiled._cache_size()
     rows = scan.scan_step(first, options)
-    assert fit.fit._cache_size() == before + 1
+    assert compiled._cache_size() == before + 1
     rows += scan.scan_step(second, options)
-    assert fit.fit._cache_size() == before + 1
+    assert compiled._cache_size() == before + 1
     assert len({r["train_samples"] for r in rows}) == 2  # the two really differ
 
 
