@@ -24,9 +24,11 @@ report ~2), about twice that on a loaded host.
 
     kareljax reproduce --config configs/control_execution.py   # -> runs/control_execution/
 """
+import pathlib
+
 import ml_collections
 
-from kareljax.data import presets
+from kareljax import config_files
 from kareljax.probe import labels
 from kareljax.probe.options import probe_section
 from kareljax.train import train_config
@@ -35,23 +37,18 @@ NUM_STEPS = 6000
 
 
 def get_config() -> ml_collections.ConfigDict:
-    config = ml_collections.ConfigDict()
-    data = presets.icml_cpu()
-    data.world_height = data.world_width = 5          # 3x3 interior
-    data.min_length, data.max_length, data.train_lengths = 1, 5, ()
+    """configs/quick.py's model and worlds, in execution order, programs of 1-5 actions."""
+    quick = config_files.load_module(str(pathlib.Path(__file__).with_name("quick.py")))
+    config = quick.get_config()
+    data = config.data
+    data.min_length, data.max_length = 1, 5
     data.max_program_tokens = data.max_length + 2     # `run{` + up to 5 actions + `}`
-    data.num_val = 500
     data.order = "execution"
-    config.data = data
-    model = train_config.model_section("small", dtype="float32")
-    model.d_model, model.n_layers, model.n_heads, model.d_mlp = 128, 4, 2, 512
-    config.model = model
     # keep_latest_every = checkpoint_every: no extra rolling checkpoint for collect to read.
     config.train = train_config.train_section(
-        seed=0, batch_size=16, grad_accum=1, num_steps=NUM_STEPS, lr=2e-3, b2=0.98,
-        warmup_steps=400, schedule="linear", data_source="fresh",
-        checkpoint_every=NUM_STEPS // 8, keep_latest_every=NUM_STEPS // 8, log_every=50,
-        eval_every=NUM_STEPS // 12, eval_examples=256)
+        **{**config.train.to_dict(), "num_steps": NUM_STEPS, "warmup_steps": 400,
+           "checkpoint_every": NUM_STEPS // 8, "keep_latest_every": NUM_STEPS // 8,
+           "eval_every": NUM_STEPS // 12})
     config.probe = probe_section(
         collect={"train_limit": 2000, "alts": "8,11"},
         scan={"seeds": 1, "offsets": (-1, 0), "tasks": labels.TASK_NAMES,

@@ -41,12 +41,9 @@ def replicate(model: nnx.Module, mesh: Mesh) -> nnx.Module:
 
 def mesh_of(tree) -> Mesh | None:
     """The mesh the arrays of `tree` are replicated over when it has several devices, else None."""
-    for leaf in jax.tree.leaves(tree):
-        sharding = getattr(leaf, "sharding", None)
-        if isinstance(sharding, NamedSharding) and sharding.mesh.size > 1:
-            return sharding.mesh
-        return None
-    return None
+    sharding = getattr(next(iter(jax.tree.leaves(tree)), None), "sharding", None)
+    multi = isinstance(sharding, NamedSharding) and sharding.mesh.size > 1
+    return sharding.mesh if multi else None
 
 
 def shard_rows(rows, mesh: Mesh | None) -> tuple[jax.Array | np.ndarray, int]:
