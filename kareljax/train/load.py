@@ -1,6 +1,7 @@
 """Reading a run back: its config, its checkpoint steps, and the model of a checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -11,7 +12,8 @@ from kareljax.config_files import ConfigError
 from kareljax.errors import KareljaxError
 from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import mesh as mesh_lib
-from kareljax.train import optimizer, state as state_lib
+from kareljax.train import optimizer, train_config
+from kareljax.train import state as state_lib
 from kareljax.train.loop import CHECKPOINT_DIR, CONFIG_FILE, read_recorded_config
 
 
@@ -45,11 +47,11 @@ def checkpoint_steps(workdir) -> list[int]:
         ckpts.close()
 
 
-def load_model(workdir, step: int | None = None) -> tuple[int, nnx.Module]:
-    """(step, model) of checkpoint `step` (default: the newest readable), on one device."""
+def _restore(workdir, step: int | None, mesh) -> tuple[ml_collections.ConfigDict, int, dict]:
+    """(the run's config, step, params) of checkpoint `step` (default: the newest readable),
+    the arrays placed on `mesh` as training places them."""
     config = run_config(workdir)
     tx, _ = optimizer.make(config.train)
-    mesh = mesh_lib.make_mesh(1, 1, jax.local_devices()[:1])
     abstract, _ = state_lib.abstract_state(config.model, tx, mesh)
     ckpts = _checkpoints(workdir)
     try:
@@ -61,8 +63,29 @@ def load_model(workdir, step: int | None = None) -> tuple[int, nnx.Module]:
         ckpts.close()
     if restored is None:
         raise RunNotFoundError(f"{workdir} has no checkpoint yet")
-    model = nnx.merge(state_lib.graphdef(config.model), restored.state["params"])
-    return restored.step, model
+    return config, restored.step, restored.state["params"]
+
+
+def load_model(workdir, step: int | None = None) -> tuple[int, nnx.Module]:
+    """(step, model) of checkpoint `step` (default: the newest readable), on one device."""
+    mesh = mesh_lib.make_mesh(1, 1, jax.local_devices()[:1])
+    config, step, params = _restore(workdir, step, mesh)
+    return step, nnx.merge(state_lib.graphdef(config.model), params)
+
+
+def warm_start_params(model_cfg: ml_collections.ConfigDict, workdir, step: int | None, mesh
+                      ) -> tuple[int, dict]:
+    """(step, params) of run `workdir`'s checkpoint `step` (default: the newest readable),
+    placed on `mesh`, for a run whose model section is `model_cfg`: ConfigError unless both
+    models have the same shapes."""
+    source = run_config(workdir)
+    ours, theirs = (dataclasses.replace(train_config.model_size(m), max_len=None)
+                    for m in (model_cfg, source.model))        # max_len sizes caches only
+    if ours != theirs:
+        raise ConfigError(f"train.init_from: {workdir}'s model ({theirs}) differs from this "
+                          f"run's ({ours}); a warm start needs the same shapes")
+    _, step, params = _restore(workdir, step, mesh)
+    return step, params
 
 
 def untrained_model(workdir) -> nnx.Module:

@@ -239,7 +239,15 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
                   "(kareljax deletes no checkpoint)")
         raise
     record_config(config, workdir)
-    if restored is None:
+    warm_from = None
+    if restored is None and tc.init_from:
+        from kareljax.train import load    # load reads runs through this module's constants
+        warm_step, params = load.warm_start_params(config.model, tc.init_from,
+                                                   tc.init_from_step, mesh)
+        state = state_lib.warm_state(params, tx, shardings)
+        start, saved_data = 0, None
+        warm_from = os.path.join(tc.init_from, CHECKPOINT_DIR, str(warm_step))
+    elif restored is None:
         state = state_lib.init_state(config.model, tx, tc.seed, shardings)
         start, saved_data = 0, None
     else:
@@ -253,7 +261,8 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
     if restored is not None:
         writer.event("resumed", start, checkpoint=os.path.join(ckpts.directory, str(start)))
     else:
-        writer.event("started", 0, devices=mesh.devices.size, processes=jax.process_count())
+        writer.event("started", 0, devices=mesh.devices.size, processes=jax.process_count(),
+                     **({"warm_start": warm_from} if warm_from else {}))
 
     periodic_eval = _periodic_eval(config) if tc.eval_every and jax.process_count() == 1 else None
     last_line: dict = {}

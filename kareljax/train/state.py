@@ -56,3 +56,11 @@ def abstract_state(model_cfg, tx, mesh: Mesh):
 def init_state(model_cfg, tx, seed: int, shardings):
     """A fresh state made directly in its shardings (no full copy on any one device)."""
     return jax.jit(init_fn(model_cfg, tx), out_shardings=shardings)(params_key(seed))
+
+
+def warm_state(params, tx, shardings):
+    """A state around `params` (another run's checkpoint): a fresh optimizer state, step 0."""
+    def init(p):
+        return {"params": p, "opt_state": tx.init(p), "step": jnp.zeros((), jnp.int32)}
+
+    return jax.jit(init, out_shardings=shardings)(params)

@@ -62,6 +62,11 @@ def train_section(**values) -> ml_collections.ConfigDict:
     c.eval_every = 0           # decode and score val specs every N steps (0 = never); 1 process
     c.eval_examples = 256      # how many val specs (the first N)
     c.mesh = ml_collections.ConfigDict({"data": -1, "fsdp": 1})  # axis sizes, -1 = the rest
+    # Warm start: a run directory (local or gs://) whose checkpoint's parameters begin this run
+    # (its newest, or `init_from_step`); the optimizer, the step and the data start fresh. The
+    # model sections must name the same shapes. Used only when this run has no checkpoint yet.
+    c.init_from = ""
+    c.init_from_step = config_dict.placeholder(int)
     for key, value in values.items():
         if key not in c:
             raise KeyError(f"train.{key} is not a training option")
