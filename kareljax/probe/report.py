@@ -188,7 +188,15 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if samples := _samples_sentence(sample_counts(results)):
         md += ["", samples]
     md.append("")
-    if gen_steps:
+    execution = run.order == "execution"
+    if gen_steps and execution:
+        g = run.generation[gen_steps[-1]]
+        md.append(f"**Final output accuracy** (step {gen_steps[-1]}, {g['specs']} test specs; "
+                  f"an execution-order run: the reference program is the model's input and it "
+                  f"writes the output grids, decoded greedily): **correct {pct(g['correct'])}** "
+                  f"(all 5 shown output grids right), **correct_gen {pct(g['correct_gen'])}** "
+                  f"(the 5 held-out examples' grids too).")
+    elif gen_steps:
         g = run.generation[gen_steps[-1]]
         md.append(f"**Final generation accuracy** (step {gen_steps[-1]}, {g['specs']} test specs, "
                   f"greedy grammar-constrained decoding): **correct {pct(g['correct'])}** "
@@ -200,7 +208,10 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                   f"the correct ones) vs {g['reference_length']:.2f} for the references.")
     else:
         md.append("**Final generation accuracy**: not available (no test collections).")
-    if run.floors:
+    if run.floors and execution and "copy_floor" in run.floors:
+        md += ["", f"Floor on the same test split: copying each input grid as its output scores "
+               f"{pct(run.floors['copy_floor'])} correct."]
+    elif run.floors and not execution:
         best = run.floors["best_constant"]
         md += ["", f"Floors on the same test split (programs that ignore the grids): the no-op "
                f"program `pick_marker()` scores {pct(run.floors['noop_floor'])} correct, the best "
@@ -224,33 +235,43 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
                       "docs/spec.md §9), placed on this run's steps, not measured on it: "
                       + "; ".join(f"{n} ({a:.0f}–{b:.0f})" for n, a, b in
                                   phase_spans(run.total_steps))
-                      + ". Where this run's babbling ends shows in its distinct programs "
-                      "(below), which rise when the model stops writing one program for "
-                      "every spec.")
+                      + ("." if execution else
+                         ". Where this run's babbling ends shows in its distinct programs "
+                         "(below), which rise when the model stops writing one program for "
+                         "every spec."))
             md.append("")
     all_steps = sorted(set(steps) | set(gen_steps))
     trained_on = {r["step"]: r["train_samples"] for r in results}
     rows = []
+    probed = lambda s: ("reference (input)" if execution   # noqa: E731
+                        else "reference (forced)" if s in run.forced_steps else "own")
     for s in all_steps:
         g = run.generation.get(s, {})
         rows.append([str(s), phase_of(s, run.total_steps), pct(g.get("correct")),
-                     pct(g.get("correct_gen")), pct(g.get("distinct"))]
+                     pct(g.get("correct_gen"))] + [pct(g.get("distinct"))] * (not execution)
                     + [pct(content.get(d, {}).get(s)) for d in depths]
-                    + [f"{trained_on[s]:,}" if s in trained_on else "—",
-                       "reference (forced)" if s in run.forced_steps else "own"])
-    md += _table(["step", "the paper's phase", "correct", "correct_gen", "distinct programs"]
+                    + [f"{trained_on[s]:,}" if s in trained_on else "—", probed(s)])
+    md += _table(["step", "the paper's phase", "correct", "correct_gen"]
+                 + ["distinct programs"] * (not execution)
                  + [f"content: {DEPTH_LABELS.get(d, d)}" for d in depths]
                  + ["probe train samples", "programs probed"], rows)
-    if run.forced_steps:
-        md += ["", "Programs probed: the model's own greedy programs, except at "
-               + ", ".join(f"step {s}" for s in sorted(run.forced_steps))
-               + ", where the reference programs were fed by forced decoding (the untrained "
-               "model's own programs are degenerate); there, labels at offsets 0 and later "
-               "follow actions the model did not choose."]
-    reference = run.floors["reference_distinct"] if run.floors else None
-    md += ["", "Distinct programs: how many different programs the model wrote for the test "
-           "specs, as a share of the specs (one program for every spec while it babbles)"
-           + (f"; the reference programs: {pct(reference)}." if reference is not None else ".")]
+    if execution:
+        md += ["", "Programs probed: the reference programs, at every step: in execution order "
+               "they are the model's input, and the states producing their tokens are probed "
+               "as a synthesis run's own programs are. Correct and correct_gen are the output "
+               "grids' accuracy."]
+    else:
+        if run.forced_steps:
+            md += ["", "Programs probed: the model's own greedy programs, except at "
+                   + ", ".join(f"step {s}" for s in sorted(run.forced_steps))
+                   + ", where the reference programs were fed by forced decoding (the untrained "
+                   "model's own programs are degenerate); there, labels at offsets 0 and later "
+                   "follow actions the model did not choose."]
+        reference = run.floors["reference_distinct"] if run.floors else None
+        md += ["", "Distinct programs: how many different programs the model wrote for the test "
+               "specs, as a share of the specs (one program for every spec while it babbles)"
+               + (f"; the reference programs: {pct(reference)}." if reference is not None
+                  else ".")]
 
     if lengths:
         md += ["", f"### By program length (step {gen_last}, test split)", "",

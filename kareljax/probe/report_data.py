@@ -66,6 +66,8 @@ class RunData:
     floors: dict | None = None           # {noop_floor, best_constant, reference_distinct}
                                          # of `kareljax eval`
     forced_steps: frozenset = frozenset()  # steps collected on the reference programs (forced)
+    order: str = "synthesis"             # config.data.order: "execution" = the E2 control, whose
+                                         # accuracy is of its output grids, its programs the input
 
 
 def read_results(path: str) -> list[dict]:
@@ -118,6 +120,14 @@ def read_total_steps(path: str) -> int | None:
         return int(steps)
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
+
+
+def read_order(path: str) -> str:
+    """config.data.order of a run's config.json ("synthesis" when absent: runs before it)."""
+    try:
+        return str(json.loads(storage.read_text(path))["data"].get("order", "synthesis"))
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return "synthesis"
 
 
 def read_generation(workdir: str, notes: list[str] | None = None) -> dict[int, dict]:
@@ -207,10 +217,13 @@ def read_floors(workdir: str, notes: list[str]) -> dict | None:
         try:
             summary = json.loads(storage.read_text(path))
             best = dict(summary["best_constant"])
-            return {"noop_floor": float(summary["noop_floor"]),
-                    "best_constant": {**best, "correct": float(best["correct"]),
-                                      "searched": str(best["searched"])},
-                    "reference_distinct": float(summary["reference_distinct"])}
+            floors = {"noop_floor": float(summary["noop_floor"]),
+                      "best_constant": {**best, "correct": float(best["correct"]),
+                                        "searched": str(best["searched"])},
+                      "reference_distinct": float(summary["reference_distinct"])}
+            if "copy_floor" in summary:          # execution order: the inputs copied out
+                floors["copy_floor"] = float(summary["copy_floor"])
+            return floors
         except (OSError, ValueError, KeyError, TypeError):
             notes.append(f"{path}: no readable floors (`kareljax eval --workdir {workdir} "
                          f"--step {step}` writes the summary again)")
@@ -246,7 +259,7 @@ def load_run(workdir: str) -> RunData:
                      "does not have it")
     floors = read_floors(workdir, notes)
     return RunData(workdir, results, layer_results, generation, metrics[0], metrics[1],
-                   total_steps, notes, floors, read_forced_steps(workdir))
+                   total_steps, notes, floors, read_forced_steps(workdir), read_order(config_path))
 
 
 def read_forced_steps(workdir: str) -> frozenset:

@@ -305,6 +305,27 @@ def test_a_forced_baseline_step_has_no_generation_accuracy(tmp_path):
     assert "Programs probed: the model's own greedy programs, except at step 0" in md
 
 
+def test_an_execution_order_run_reports_output_accuracy_and_reference_programs(tmp_path):
+    """The E2 control: its accuracy is of the output grids, its probed programs are the
+    references it reads, and its floor is copying the inputs, not a constant program."""
+    directory = tmp_path / "control"
+    _write_run(directory, _rows(np.random.default_rng(4)))
+    config = json.loads((directory / "config.json").read_text())
+    (directory / "config.json").write_text(json.dumps({**config, "data": {"order": "execution"}}))
+    summary = directory / "eval" / f"step_{TOTAL_STEPS}_test.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "copy_floor": 0.11}))
+    run = report_data.load_run(str(directory))
+    assert run.order == "execution" and run.floors["copy_floor"] == 0.11
+    md = pathlib.Path(report.write_report(str(directory))["report"]).read_text()
+    assert "**Final output accuracy**" in md and "grammar-constrained" not in md
+    assert "copying each input grid as its output scores 11.0 % correct" in md
+    assert "pick_marker()" not in md and "distinct programs" not in md
+    assert re.search(r"\| 100 \|[^\n]*\| reference \(input\) \|\n", md)
+    assert "| own |" not in md
+    # A synthesis run's config (no order) reads as synthesis.
+    assert report_data.read_order(str(tmp_path / "missing.json")) == "synthesis"
+
+
 def test_a_collected_step_without_probes_is_noted(tmp_path):
     """A checkpoint the scan skipped (no samples at every offset: a babbling model's one-action
     programs) keeps its generation accuracy and is named, instead of a silent dash."""
