@@ -55,5 +55,7 @@ def run(args: argparse.Namespace) -> int:
     done = collect_run.run(args.workdir, options.collect_options(
         probe, steps=args.steps, splits=args.splits, limit=args.limit, forced=args.forced,
         overwrite=args.overwrite))
-    print(f"collected steps {done['steps']} ({done['new']} new) under {args.workdir}/collect")
+    print(f"collected steps {done['steps']} ({done['new']} new) under {args.workdir}/collect, "
+          f"on {done['devices']} devices of {done['processes']} process"
+          + "es" * (done['processes'] > 1))
     return 0

@@ -228,7 +228,8 @@ def run(workdir: str, options: CollectOptions, progress: bool = True) -> dict:
             raise
         store.remove(aside)
         _barrier(f"kareljax_collected_{step}")
-    return {"steps": steps, "new": len(todo)}
+    return {"steps": steps, "new": len(todo), "devices": jax.device_count(),
+            "processes": jax.process_count()}
 
 
 def _primary() -> bool:

@@ -1,5 +1,6 @@
-"""Collection data-parallel over the devices: decoding and the hidden-state forward pass split the
-specs over 4 simulated CPU devices, and the collection on disk is the one 1 device writes."""
+"""Collection data-parallel over the devices and hosts: decoding and the hidden-state forward pass
+split the specs over 4 simulated CPU devices in 2 processes (jax.distributed on localhost), and the
+collection on disk is the one 1 device writes."""
 import os
 import shutil
 import subprocess
@@ -10,21 +11,32 @@ import numpy as np
 from kareljax import cli
 from kareljax.probe import store
 from tests.conftest import REPO
+from tests.train.test_distributed import free_port
 
 SMALL = ["--config.data.num_train=200", "--config.data.num_val=50", "--config.data.num_test=50"]
 
 
-def _collect(workdir, devices: int) -> None:
-    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
-               XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    done = subprocess.run(
+def _collect(workdir, devices: int, processes: int = 1) -> None:
+    """`kareljax collect` on `processes` processes of `devices` CPU devices each."""
+    port = free_port()
+    cluster = lambda i: ({} if processes == 1 else {  # noqa: E731
+        "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}", "JAX_NUM_PROCESSES": str(processes),
+        "JAX_PROCESS_ID": str(i)})
+    started = [subprocess.Popen(
         [sys.executable, "-m", "kareljax", "collect", "--workdir", str(workdir), "--steps",
          "0,10", "--alts", "8", "--batch-size", "30"],      # 30 rows: padded to 32 on 4 devices
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+        env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO),
+                 XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", **cluster(i)),
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(processes)]
+    for process in started:
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+        process_word = "processes" if processes > 1 else "process"
+        assert f"on {devices * processes} devices of {processes} {process_word}" in out, out
 
 
-def test_collection_on_4_devices_equals_1(tmp_path):
+def test_collection_on_4_devices_of_2_processes_equals_1_device(tmp_path):
     one = tmp_path / "one"
     assert cli.main(["train", "--config", "tiny", "--workdir", str(one), *SMALL,
                      f"--config.data.data_dir={tmp_path / 'data'}", "--config.train.num_steps=10",
@@ -33,7 +45,7 @@ def test_collection_on_4_devices_equals_1(tmp_path):
     four = tmp_path / "four"
     shutil.copytree(one, four)
     _collect(one, 1)
-    _collect(four, 4)
+    _collect(four, 2, processes=2)
     for step in (0, 10):
         a, b = store.step_dir(one, step), store.step_dir(four, step)
         index_a, index_b = store.read_index(a), store.read_index(b)
