@@ -26,6 +26,15 @@ def remote_script(argv):
     return script
 
 
+def worker_script(*args):
+    """(the ssh command, the script it runs on the workers) of a dry run that succeeds with one
+    ssh command."""
+    run = dry_run(SCRIPT, *args)
+    assert run.returncode == 0, run.stderr
+    ssh = run.one(*SSH)
+    return ssh, remote_script(ssh)
+
+
 def test_create_names_the_vm_type_zone_project_and_runtime():
     run = dry_run(SCRIPT, "create", *V4_8, "--spot")
     assert run.returncode == 0, run.stderr
@@ -64,11 +73,8 @@ def test_setup_from_git_clones_the_ref_instead_of_copying():
 
 
 def test_train_runs_distributed_on_every_worker_with_the_overrides():
-    run = dry_run(SCRIPT, "train", *V4_8, "--", "--config.train.num_steps=100")
-    assert run.returncode == 0, run.stderr
-    ssh = run.one(*SSH)
+    ssh, script = worker_script("train", *V4_8, "--", "--config.train.num_steps=100")
     assert option(ssh, "--worker") == "all"
-    script = remote_script(ssh)
     assert "export KARELJAX_DISTRIBUTED=1" in script
     assert f"workdir={RUN_URL}\n" in script
     assert ('.venv/bin/kareljax train --config configs/icml.py --workdir "$workdir" --no-progress '
@@ -77,9 +83,7 @@ def test_train_runs_distributed_on_every_worker_with_the_overrides():
 
 
 def test_train_detached_survives_the_ssh_session():
-    run = dry_run(SCRIPT, "train", *V4_8, "--detach")
-    assert run.returncode == 0, run.stderr
-    script = remote_script(run.one(*SSH))
+    _, script = worker_script("train", *V4_8, "--detach")
     assert script.startswith("setsid nohup bash -c ")
     assert "started in the background" in script
 
@@ -96,11 +100,8 @@ def test_train_on_a_pod_slice_refuses_a_batch_that_does_not_split_and_names_one_
 
 
 def test_post_runs_the_probe_stages_in_order_on_worker_0():
-    run = dry_run(SCRIPT, "post", *V4_8)
-    assert run.returncode == 0, run.stderr
-    ssh = run.one(*SSH)
+    ssh, script = worker_script("post", *V4_8)
     assert option(ssh, "--worker") == "0"
-    script = remote_script(ssh)
     stages = ["kareljax eval --workdir \"$workdir\" --split test",
               "kareljax collect --workdir \"$workdir\" --steps all",
               "kareljax scan --workdir \"$workdir\" --profile paper",
@@ -111,9 +112,7 @@ def test_post_runs_the_probe_stages_in_order_on_worker_0():
 
 
 def test_run_replaces_workdir_placeholder_with_the_run_directory():
-    run = dry_run(SCRIPT, "run", *V4_8, "--", "eval", "--workdir", "@WORKDIR", "--split", "val")
-    assert run.returncode == 0, run.stderr
-    script = remote_script(run.one(*SSH))
+    _, script = worker_script("run", *V4_8, "--", "eval", "--workdir", "@WORKDIR", "--split", "val")
     assert '.venv/bin/kareljax eval --workdir "$workdir" --split val' in script
 
 
@@ -219,9 +218,7 @@ def test_setup_in_the_default_mode_needs_no_bucket():
 
 
 def test_run_replaces_workdir_placeholder_with_the_bucket_url_in_the_default_mode():
-    run = dry_run(SCRIPT, "run", *V4_8, "--", "scan", "--workdir=@WORKDIR", "--out", "@WORKDIR/x")
-    assert run.returncode == 0, run.stderr
-    script = remote_script(run.one(*SSH))
+    _, script = worker_script("run", *V4_8, "--", "scan", "--workdir=@WORKDIR", "--out", "@WORKDIR/x")
     assert f"workdir={RUN_URL}\n" in script
     assert '.venv/bin/kareljax scan --workdir="$workdir" --out "$workdir"/x' in script
 
@@ -283,11 +280,8 @@ def test_post_detached_on_a_pod_slice_reports_from_worker_0_after_its_scan():
 
 
 def test_post_on_one_host_stays_on_worker_0_without_jax_distributed():
-    run = dry_run(SCRIPT, "post", *V4_8, "--workdir-mode", "gcsfuse")
-    assert run.returncode == 0, run.stderr
-    ssh = run.one(*SSH)
+    ssh, script = worker_script("post", *V4_8, "--workdir-mode", "gcsfuse")
     assert option(ssh, "--worker") == "0"
-    script = remote_script(ssh)
     assert "KARELJAX_DISTRIBUTED" not in script and "kareljax report" in script
 
 
