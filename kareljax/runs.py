@@ -49,8 +49,15 @@ class Run:
 
     def decode(self, model, specs: dict, batch_size: int = 256, forced: bool = False):
         """Program token ids [N, max_program_tokens] from `run{`, greedy and grammar-constrained
-        (`forced`: the reference programs fed through the model instead)."""
+        (`forced`: the reference programs fed through the model instead). An execution-order
+        run writes no programs: its programs are the references, `specs["program"]`."""
+        from kareljax.data import dataset_config
         from kareljax.eval import evaluate
+        if dataset_config.layout(self.config.data).execution:
+            raise ValueError(f"{self.workdir} is an execution-order run (data.order="
+                             "'execution'): the model reads the program and writes the outputs, "
+                             "so there are no programs to decode; its programs are "
+                             "specs['program'], and evaluate() scores its outputs")
         return evaluate.decode_records(model, self.config.data, specs, batch_size, forced)
 
     def evaluate(self, model, specs: dict, batch_size: int = 256) -> tuple[dict, dict]:

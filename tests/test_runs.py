@@ -48,3 +48,12 @@ def test_load_run_names_a_directory_without_a_run(tmp_path):
     from kareljax.train.load import RunNotFoundError
     with pytest.raises(RunNotFoundError):
         kareljax.load_run(tmp_path)
+
+
+def test_an_execution_order_run_has_no_programs_to_decode(run_dir, tmp_path):
+    config = json.loads((run_dir / "config.json").read_text())
+    config["data"]["order"] = "execution"
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    run, trained = kareljax.load_run(tmp_path), kareljax.load_run(run_dir)
+    with pytest.raises(ValueError, match=r"execution-order run .* specs\['program'\]"):
+        run.decode(trained.model(), trained.specs("test", limit=2))
