@@ -5,12 +5,13 @@ how many calls a whole run makes.
 - `train_step`: `train.step.make_train_step` over the config's mesh (every device of the target),
   gradient accumulation, the AdamW update and the metrics included;
 - `decode`: `model.decode._greedy_cached`, the prefill and the grammar-constrained greedy loop
-  with the KV cache, one batch of `batch` specs on one device (as `kareljax eval` and `collect`
-  run it today);
+  with the KV cache, one batch of `batch` specs on one device (`kareljax eval` and `collect`
+  split their rows over every device, each computing as this one does);
 - `collect`: `probe.collect.sequence_states`, the forward pass that keeps the hidden states, for
-  one batch of prompts + programs on one device;
+  one batch of prompts + programs on one device (the rows split the same way);
 - `scan`: `probe.fit.fit`, one call training the largest chunk of the deepest probes (`mlp2`)
-  that the scan's memory budget puts in one call, on one device; at the config's scan settings,
+  that the scan's memory budget puts in one call, on one device (`fit.fit_sharded` gives each
+  device its share of the probes); at the config's scan settings,
   and `scan_paper` at docs/spec.md §9's (10,000 steps of 1,024, 100,000 train samples).
 """
 from __future__ import annotations
