@@ -56,3 +56,18 @@ def test_a_warm_start_from_no_run_names_the_directory(tmp_path, data_dir):
     with pytest.raises(load_lib.RunNotFoundError, match="nowhere"):
         loop.train(load(data_dir, f"train.init_from={tmp_path / 'nowhere'}"),
                    tmp_path / "run", progress_bar=False)
+
+
+def test_the_long_programs_config_warm_starts_from_quick_on_its_model():
+    from kareljax import config_files
+    from kareljax.data import dataset_config
+    from kareljax.train import train_config
+    config = config_files.load("configs/long_programs.py")
+    quick = config_files.load("configs/quick.py")
+    train_config.validate(config)
+    assert config.train.init_from == "runs/quick"
+    assert train_config.model_size(config.model) == train_config.model_size(quick.model)
+    assert dataset_config.train_lengths(config.data) == (6, 7, 8, 9, 10)
+    assert (config.data.min_length, config.data.max_length) == (1, 10)
+    assert dataset_config.layout(config.data).max_length <= train_config.model_size(
+        config.model).max_len
