@@ -22,8 +22,14 @@ def _above(rows) -> float:
     return float(np.mean([r["test_acc"] - r["majority_acc"] for r in rows])) if rows else None
 
 
+def _round(value):
+    return None if value is None else round(float(value), 4)
+
+
 def _accuracy(by_length: dict, lengths: range) -> float:
     rows = [r for n, r in by_length.items() if int(n) in lengths]
+    if not rows:
+        return None
     return sum(r["correct"] * r["programs"] for r in rows) / sum(r["programs"] for r in rows)
 
 
@@ -42,25 +48,24 @@ def main() -> None:
             sel = rs.select(results, step=step, depth=depth, offset=args.offset)
             orig = [r for r in sel if r["semantics"] == "original"]
             alts = [r for r in sel if r["semantics"] != "original"]
-            paper = [r for r in orig if r["task"] in rs.averaged_tasks(
-                rs.values_of(orig, "task"))]
+            paper = set(rs.averaged_tasks(rs.values_of(sel, "task")))
+            paper_orig = [r for r in orig if r["task"] in paper]
+            paper_alts = [r for r in alts if r["task"] in paper]
             g = generation.get(step)
+            difference = (_above(paper_orig) - _above(paper_alts)
+                          if paper_orig and paper_alts else None)
             row = {"step": step, "depth": depth, "offset": args.offset,
-                   "correct": g and round(g["correct"], 4),
-                   "correct_short": g and round(_accuracy(g["by_length"], range(1, 6)), 4),
-                   "correct_long": g and round(_accuracy(g["by_length"], range(6, 11)), 4),
+                   "correct": _round(g and g["correct"]),
+                   "correct_short": _round(g and _accuracy(g["by_length"], range(1, 6))),
+                   "correct_long": _round(g and _accuracy(g["by_length"], range(6, 11))),
                    "generated_length": g and round(g["generated_length"], 2),
-                   "content": round(content[depth][step], 4),
-                   "content_above_chance": round(_above(paper), 4),
-                   "orig_minus_alt_above_chance": round(
-                       _above([r for r in orig if r["task"] in rs.averaged_tasks(
-                           rs.values_of(orig, "task"))]) - _above(
-                           [r for r in alts if r["task"] in rs.averaged_tasks(
-                               rs.values_of(alts, "task"))]), 4),
-                   **{f"{t}_above_chance": round(_above(
-                       [r for r in orig if r["task"] == t]), 4) for t in TASKS}}
+                   "content": _round(content[depth][step]),
+                   "content_above_chance": _round(_above(paper_orig)),
+                   "orig_minus_alt_above_chance": _round(difference),
+                   **{f"{t}_above_chance": _round(_above([r for r in orig if r["task"] == t]))
+                      for t in TASKS}}
             print(json.dumps(row))
-            if g:
+            if g and row["correct_long"] is not None:
                 fits.setdefault(depth, []).append(
                     (row["correct_long"], row["content"], row["content_above_chance"]))
     for depth, points in fits.items():
