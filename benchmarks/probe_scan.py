@@ -207,7 +207,8 @@ def main() -> None:
                             "skeleton_cpu", "flops"), 0.0)
     pin_cores = (every.devices.flat[0].platform == "cpu" and hasattr(os, "sched_setaffinity")
                  and os.path.isdir("/proc/self/task"))
-    common = {"devices": every.size, "one_device_unit": "one core" if pin_cores else "one device", "cpu_count": os.cpu_count(), "steps": OPTIONS.steps,
+    common = {"devices": every.size, "one_device_unit": "one core" if pin_cores else "one device",
+              "cpu_count": os.cpu_count(), "steps": OPTIONS.steps,
               "batch_size": OPTIONS.batch_size, "platform": every.devices.flat[0].platform}
     options = scan.ScanOptions(memory_gib=args.memory_gib, fit=OPTIONS)
     for depth in depths:

@@ -242,9 +242,14 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
             md.append("")
     all_steps = sorted(set(steps) | set(gen_steps))
     trained_on = {r["step"]: r["train_samples"] for r in results}
+
+    def probed(step: int) -> str:
+        """Which programs the probes of `step` read."""
+        if execution:
+            return "reference (input)"
+        return "reference (forced)" if step in run.forced_steps else "own"
+
     rows = []
-    probed = lambda s: ("reference (input)" if execution   # noqa: E731
-                        else "reference (forced)" if s in run.forced_steps else "own")
     for s in all_steps:
         g = run.generation.get(s, {})
         rows.append([str(s), phase_of(s, run.total_steps), pct(g.get("correct")),

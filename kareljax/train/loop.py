@@ -240,18 +240,17 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
         raise
     record_config(config, workdir)
     warm_from = None
-    if restored is None and tc.init_from:
+    if restored is not None:
+        start, state, saved_data = restored.step, restored.state, restored.data
+    elif tc.init_from:            # a warm start: another run's parameters, all else fresh
         from kareljax.train import load    # load reads runs through this module's constants
         warm_step, params = load.warm_start_params(config.model, tc.init_from,
                                                    tc.init_from_step, mesh)
-        state = state_lib.warm_state(params, tx, shardings)
-        start, saved_data = 0, None
+        state, start, saved_data = state_lib.warm_state(params, tx, shardings), 0, None
         warm_from = os.path.join(tc.init_from, CHECKPOINT_DIR, str(warm_step))
-    elif restored is None:
+    else:
         state = state_lib.init_state(config.model, tx, tc.seed, shardings)
         start, saved_data = 0, None
-    else:
-        start, state, saved_data = restored.step, restored.state, restored.data
     source = inputs.batch_source(config, mesh, saved_data)
     step_fn = make_train_step(graphdef, tx, lr, shardings, mesh_lib.batch_sharding(mesh, 3, 1),
                               mesh_lib.replicated(mesh))

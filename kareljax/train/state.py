@@ -32,12 +32,12 @@ def graphdef(model_cfg: ml_collections.ConfigDict) -> nnx.GraphDef:
 def init_fn(model_cfg: ml_collections.ConfigDict, tx: optax.GradientTransformation):
     """key -> a fresh train state (pure, so it can be jitted straight into its shardings)."""
 
-    def init(key):
-        params = nnx.state(_model(model_cfg, key), nnx.Param)
-        return {"params": params, "opt_state": tx.init(params),
-                "step": jnp.zeros((), jnp.int32)}
+    return lambda key: _around(nnx.state(_model(model_cfg, key), nnx.Param), tx)
 
-    return init
+
+def _around(params, tx):
+    """The state at step 0 around `params`: a fresh optimizer state."""
+    return {"params": params, "opt_state": tx.init(params), "step": jnp.zeros((), jnp.int32)}
 
 
 def params_key(seed: int) -> jax.Array:
@@ -60,7 +60,4 @@ def init_state(model_cfg, tx, seed: int, shardings):
 
 def warm_state(params, tx, shardings):
     """A state around `params` (another run's checkpoint): a fresh optimizer state, step 0."""
-    def init(p):
-        return {"params": p, "opt_state": tx.init(p), "step": jnp.zeros((), jnp.int32)}
-
-    return jax.jit(init, out_shardings=shardings)(params)
+    return jax.jit(lambda p: _around(p, tx), out_shardings=shardings)(params)
