@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     except loop.NonFiniteLossError as e:
         print(f"kareljax train: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:           # the checkpoint being written was finished on the way out
+    except KeyboardInterrupt:           # the run saved the step it stopped at
         print(f"\nkareljax train: {loop.interrupted_note(args.workdir)}", file=sys.stderr)
         return 130
     print(f"trained {result.step} steps in {args.workdir}{loop.summary_text(result.metrics)}")

@@ -11,7 +11,8 @@ line N is that of the batch of update N, before the update.
 The host runs one step behind the device: it dispatches step N + 1 before reading step N's metrics,
 so the device never waits on logging. A non-finite loss or gradient norm stops the run before its
 state is saved (NonFiniteLossError); a checkpoint of the parameters that gave the non-finite loss is
-moved to <workdir>/nonfinite_checkpoints/, so the newest one left is the last good one.
+moved to <workdir>/nonfinite_checkpoints/, so the newest one left is the last good one. Ctrl-C
+stops the run at the next step boundary, with that step saved (`kareljax.train.interrupt`).
 
 Multi-host: every process runs the same command; see `kareljax.train.distributed`.
 """
@@ -32,7 +33,7 @@ from flax import nnx
 from kareljax import storage
 from kareljax.config_files import ConfigError
 from kareljax.train import checkpoints as ckpt_lib
-from kareljax.train import distributed, inputs, optimizer, train_config
+from kareljax.train import distributed, inputs, interrupt, optimizer, train_config
 from kareljax.train import mesh as mesh_lib
 from kareljax.train import state as state_lib
 from kareljax.train.metrics import MetricsWriter
@@ -286,29 +287,37 @@ def train(config: ml_collections.ConfigDict, workdir: str | os.PathLike, *,
             last_line, window = {"step": step, **scalars}, _Window()
         writer.progress(step, loss=float(m["loss"]))
 
-    try:
-        pending = None
-        for s in range(start, tc.num_steps):
-            state, metrics = step_fn(state, source.next(s))
+    multi_process = jax.process_count() > 1
+    with interrupt.deferred_sigint() as stop_request:
+        try:
+            pending = None
+            for s in range(start, tc.num_steps):
+                state, metrics = step_fn(state, source.next(s))
+                if pending is not None:
+                    finish(*pending)
+                pending = (s + 1, metrics)
+                final = s + 1 == tc.num_steps
+                if periodic_eval is not None and ((s + 1) % tc.eval_every == 0 or final):
+                    writer.write(s + 1, periodic_eval(nnx.merge(graphdef, state["params"])))
+                periodic = ckpts.should_save(s + 1)
+                stop = not final and interrupt.should_stop(stop_request, periodic, multi_process)
+                if final or stop or periodic:
+                    finish(*pending)
+                    pending = None
+                    ckpts.save(s + 1, state, source.state(), config_json, force=final or stop)
+                if stop:                 # Ctrl-C: this step saved, the run ends here
+                    ckpts.wait()
+                    writer.event("stopped", s + 1, reason="interrupted")
+                    raise KeyboardInterrupt
             if pending is not None:
                 finish(*pending)
-            pending = (s + 1, metrics)
-            final = s + 1 == tc.num_steps
-            if periodic_eval is not None and ((s + 1) % tc.eval_every == 0 or final):
-                writer.write(s + 1, periodic_eval(nnx.merge(graphdef, state["params"])))
-            if final or ckpts.should_save(s + 1):
-                finish(*pending)
-                pending = None
-                ckpts.save(s + 1, state, source.state(), config_json, force=final)
-        if pending is not None:
-            finish(*pending)
-        ckpts.wait()
-        if start >= tc.num_steps:
-            writer.message(f"{workdir} has already trained {start} steps")
-        else:
-            writer.event("finished", tc.num_steps)
-    finally:
-        ckpts.wait()
-        ckpts.close()
-        writer.close()
+            ckpts.wait()
+            if start >= tc.num_steps:
+                writer.message(f"{workdir} has already trained {start} steps")
+            else:
+                writer.event("finished", tc.num_steps)
+        finally:
+            ckpts.wait()
+            ckpts.close()
+            writer.close()
     return TrainResult(max(start, tc.num_steps), state, last_line, mesh, graphdef)

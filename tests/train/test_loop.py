@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import struct
 
 import jax
@@ -12,6 +13,7 @@ import pytest
 
 from kareljax import cli
 from kareljax.config_files import ConfigError
+from kareljax.train import checkpoints as ckpt_lib
 from kareljax.train import loop
 from kareljax.train.metrics import read_metrics
 from tests.train.conftest import STEPS, load, losses, overrides, restore
@@ -83,6 +85,33 @@ def test_a_workdir_of_another_model_is_refused(runs, tmp_path, data_dir):
     with pytest.raises(ConfigError, match=r"model\.n_layers: 2 there, 4 now"):
         loop.check_workdir(load(data_dir, "model.size=small", "model.d_model=64",
                                 "model.n_heads=1", "model.d_mlp=256"), str(workdir))
+
+
+def test_ctrl_c_during_a_save_stops_at_the_next_step_with_it_saved(tmp_path, data_dir,
+                                                                   monkeypatch):
+    """A SIGINT delivered inside a checkpoint save (where a KeyboardInterrupt could leave orbax's
+    background thread waiting forever) lets the save finish; the run stops a step later, saved."""
+    real_save, calls = ckpt_lib.Checkpoints.save, []
+
+    def save_interrupted(self, step, *args, **kwargs):
+        calls.append(step)
+        if step == 4:
+            signal.raise_signal(signal.SIGINT)     # the handler runs here, before the save
+        return real_save(self, step, *args, **kwargs)
+
+    monkeypatch.setattr(ckpt_lib.Checkpoints, "save", save_interrupted)
+    workdir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(load(data_dir), workdir, progress_bar=False)
+    assert calls == [4, 5]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # put back
+    lines = read_metrics(workdir)
+    assert (lines[-1]["event"], lines[-1]["step"], lines[-1]["reason"]) == (
+        "stopped", 5, "interrupted")
+    assert max(r["step"] for r in lines if "loss" in r) == 5
+    assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir()) == [4, 5]
+    assert restore(workdir, load(data_dir)).step == 5
+    assert "the newest checkpoint is step 5" in loop.interrupted_note(str(workdir))
 
 
 def test_resume_a_four_device_run_on_one_device(runs, tmp_path, data_dir):
