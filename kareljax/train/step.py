@@ -10,7 +10,8 @@ real token from seeing padding, and padding is never a target.
 """
 from __future__ import annotations
 
-import chex
+import functools
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -69,6 +70,23 @@ def train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, lr: opt
     return new_state, metrics
 
 
+def _traced_once(fn):
+    """`fn`, refusing a second trace of this very function. (chex.assert_max_traces counts by the
+    function's source and the names on the stack where it is wrapped, so two runs trained in one
+    process, say two notebook cells, would count as one function traced twice.)"""
+    traces = [0]
+
+    @functools.wraps(fn)
+    def guarded(*args):
+        traces[0] += 1
+        if traces[0] > 1:
+            raise AssertionError(f"the train step is traced a second time (now {traces[0]}): "
+                                 "an argument's shape, dtype or sharding changed between steps")
+        return fn(*args)
+
+    return guarded
+
+
 def make_train_step(graphdef, tx, lr, state_shardings, batch_sharding, metric_sharding,
                     trace_guard: bool = True):
     """`train_step` jitted with explicit shardings, the state donated, and a guard that raises if
@@ -79,7 +97,7 @@ def make_train_step(graphdef, tx, lr, state_shardings, batch_sharding, metric_sh
         return train_step(graphdef, tx, lr, state, batch, state_shardings["params"])
 
     if trace_guard:
-        step = chex.assert_max_traces(step, n=1)
+        step = _traced_once(step)
     batch_shardings = {k: batch_sharding for k in BATCH_KEYS}
     return jax.jit(step, in_shardings=(state_shardings, batch_shardings),
                    out_shardings=(state_shardings, metric_sharding), donate_argnums=0)

@@ -1,7 +1,6 @@
 """`train.init_from`: a run that begins from another run's checkpoint (parameters only)."""
 from __future__ import annotations
 
-import chex
 import jax
 import numpy as np
 import pytest
@@ -36,8 +35,8 @@ def test_a_warm_start_begins_from_the_source_checkpoint(runs, tmp_path, data_dir
     assert first < losses(source)[1] - 0.5
     assert abs(first - losses(source)[9]) < 0.5
 
-    # Once it has a checkpoint, it resumes from its own, whatever init_from says.
-    chex.clear_trace_counter()        # the train step compiles once per run
+    # Once it has a checkpoint, it resumes from its own, whatever init_from says. (A second run
+    # in this process, from this same line of code: its own step, traced once.)
     again = loop.train(load(data_dir, f"train.init_from={source}", "train.num_steps=2",
                             "train.warmup_steps=0", "train.lr=1e-12"), workdir,
                        progress_bar=False)
