@@ -5,7 +5,7 @@ together (the scan trains as many probes of each depth).
     python benchmarks/probe_scan.py [--probes 180] [--depths linear,mlp1,mlp2] [--loop-probes 0]
 
 Per depth: probes/s on all devices and on one (the same probes, each device count in the calls
-and blocks `scan.chunking` gives it). `devices_speedup` is all devices over one device's share of
+and blocks `jobs.chunking` gives it). `devices_speedup` is all devices over one device's share of
 the host: on GPU and TPU one device; on a CPU host one device held to one core, the unit kareljax's
 CPU platform gives each device (`platform.configure`), because one unpinned XLA CPU device runs
 its YNNPACK matmuls on a thread pool of every core (docs/decisions.md, "one CPU device is one
@@ -18,7 +18,10 @@ matmuls, no optimizer, norms, losses or scoring logic). On a loaded host wall-cl
 little: `matmul_peak_fraction_cpu_time` is the same ratio in CPU seconds of this process, and
 `cores_busy_all_devices` the cores the fit kept busy (CPU seconds over wall seconds). The last
 line says the load average at the start and the end. `--loop-probes N` adds the old comparison,
-vmapped against N probes trained one at a time on one device.
+vmapped against N probes trained one at a time on one device. Then, per `--checkpoint-probes`
+count, `checkpoints_spread_speedup`: the mlp1 probes of `--checkpoints` inputs trained together,
+each device taking whole inputs, over one input a call with its probes spread (a scan's pass of
+several checkpoints against one checkpoint at a time).
 
 The data imitate one pass of the issue-6 scan of a tiny-model collection: 180 probes (6 semantics x
 5 offsets x 6 tasks), 64-dim states, 20,000 train samples (padded to 32,768 rows) and 1,024 val and
@@ -42,7 +45,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
 
-from kareljax.probe import fit, models, scan  # noqa: E402
+from kareljax.probe import fit, jobs, models, scan  # noqa: E402
 
 OPTIONS = fit.FitOptions(steps=60, batch_size=64, eval_every=30)
 D, ROWS, COUNTS, OUTPUTS = 64, (32768, 1024, 1024), (20000, 1024, 1024), 26
@@ -193,12 +196,34 @@ def _loop_rows(depth, data, loop_probes):
             "vmap_speedup": round(loop_s * len(key_data) / vmap_s, 1)}
 
 
+def _checkpoint_rows(options, depth: str, probes: int, checkpoints: int) -> dict:
+    """The probes of `checkpoints` inputs (say checkpoints) trained together, each device taking
+    whole inputs (`jobs.train_jobs`, `fit.fit_sources`), against one input a call with its probes
+    spread over the devices (`jobs.train_group`, as a scan of one checkpoint at a time)."""
+    several = []
+    for i in range(checkpoints):
+        _, xs, ys, layout = _inputs(probes, seed=1 + i)
+        stacked = dict(zip(("mask", "offset", "valid"), layout))
+        several.append(jobs.Job(xs, COUNTS, ys, stacked, OUTPUTS, depth, 0, 0))
+    together_s, _ = _timed(lambda: jobs.train_jobs(several, options))
+    alone_s, _ = _timed(lambda: [jobs.train_jobs([job], options) for job in several])
+    total = probes * checkpoints
+    return {"depth": depth, "checkpoints": checkpoints, "probes_per_checkpoint": probes,
+            "probes_per_s_checkpoints_spread": round(total / together_s, 2),
+            "probes_per_s_one_checkpoint_a_call": round(total / alone_s, 2),
+            "checkpoints_spread_speedup": round(alone_s / together_s, 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--probes", type=int, default=180)
     parser.add_argument("--depths", default=",".join(models.DEPTHS))
     parser.add_argument("--memory-gib", type=float, default=scan.ScanOptions().memory_gib)
     parser.add_argument("--loop-probes", type=int, default=0)
+    parser.add_argument("--checkpoints", type=int, default=4,
+                        help="inputs of the checkpoints-spread lines (0: none)")
+    parser.add_argument("--checkpoint-probes", default="180,6",
+                        help="probes per input of the checkpoints-spread lines")
     args = parser.parse_args()
     load_start = [round(x, 2) for x in os.getloadavg()]
     every, one = fit.probe_mesh(), fit.probe_mesh(tuple(jax.devices()[:1]))
@@ -214,9 +239,9 @@ def main() -> None:
     for depth in depths:
         widths = (D,) + models.DEPTHS[depth] + (OUTPUTS,)
         label_bytes = 4 * 4 * sum(ROWS)                   # 4 heads per row, int32
-        chunk, block = scan.chunking(options, args.probes, widths, every, ROWS[1], label_bytes)
+        chunk, block = jobs.chunking(options, args.probes, widths, every, ROWS[1], label_bytes)
         all_s, all_cpu = _run_fit(every, depth, block, _inputs(chunk))
-        one_chunk, one_block = scan.chunking(options, args.probes, widths, one, ROWS[1],
+        one_chunk, one_block = jobs.chunking(options, args.probes, widths, one, ROWS[1],
                                              label_bytes)
         one_s, _ = _run_fit(one, depth, one_block, _inputs(one_chunk))
         core_s = one_s                     # GPU, TPU: a device is its own unit
@@ -259,6 +284,10 @@ def main() -> None:
         "matmul_peak_fraction_cpu_time": round(totals["skeleton_cpu"] / totals["all_cpu"], 3),
         "load_average_start": load_start,
         "load_average_end": [round(x, 2) for x in os.getloadavg()], **common}), flush=True)
+    if args.checkpoints:
+        for probes in map(int, args.checkpoint_probes.split(",")):
+            print(json.dumps({**_checkpoint_rows(options, "mlp1", probes, args.checkpoints),
+                              **common}), flush=True)
 
 
 if __name__ == "__main__":

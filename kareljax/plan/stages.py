@@ -11,7 +11,8 @@ how many calls a whole run makes.
   one batch of prompts + programs on one device (the rows split the same way);
 - `scan`: `probe.fit.fit`, one call training the largest chunk of the deepest probes (`mlp2`)
   that the scan's memory budget puts in one call, on one device (`fit.fit_sharded` gives each
-  device its share of the probes); at the config's scan settings,
+  device its share of the probes, `fit.fit_sources` whole checkpoints' probes, one input after
+  another); at the config's scan settings,
   and `scan_paper` at docs/spec.md §9's (10,000 steps of 1,024, 100,000 train samples).
 """
 from __future__ import annotations
@@ -24,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
-from jax.sharding import NamedSharding, PartitionSpec as P, SingleDeviceSharding
+from jax.sharding import SingleDeviceSharding
 
 from kareljax.data import dataset_config
 from kareljax.eval.evaluate import program_grammar
@@ -32,6 +33,7 @@ from kareljax.model import decode as decode_lib
 from kareljax.plan import flops
 from kareljax.probe import collect as collect_lib
 from kareljax.probe import fit as fit_lib
+from kareljax.probe import jobs as jobs_lib
 from kareljax.probe import labels, models, options as options_lib
 from kareljax.probe import scan as scan_lib
 from kareljax.train import mesh as mesh_lib
@@ -171,7 +173,7 @@ def scan_stage(config: ml_collections.ConfigDict, device, options: scan_lib.Scan
 
     def chunking(depth):
         widths = (d,) + models.DEPTHS[depth] + (outputs,)
-        chunk = scan_lib.chunk_size(options, num, widths)
+        chunk = jobs_lib.chunk_size(options, num, widths)
         return widths, chunk, math.ceil(num / chunk)
 
     widths, chunk, _ = chunking(deepest)

@@ -17,6 +17,11 @@ shared inputs are replicated, and each device trains its probes in blocks of `bl
 whole training after another (a block's parameters and optimizer state stay in cache on a CPU).
 Probes are independent, so no device talks to another until the results are gathered; a probe's
 result depends on its own key and labels only, not on the device or block it trains in.
+
+Several inputs (`fit_sources`): G inputs (say G checkpoints), each with its own P probes, on a 2-D
+mesh (`source_mesh`: axes "sources" x "probes", one device per source group). The inputs are split
+over the devices rather than replicated, and each device trains its inputs one after another, each
+input's probes in blocks as above.
 """
 from __future__ import annotations
 
@@ -250,6 +255,75 @@ def fit_sharded(key_data, data_key_data, y_train, y_val, y_test, mask, offset, v
                               valid, x_train, x_val, x_test, counts, group, mesh=mesh,
                               block=block or per_device, hidden=hidden, num_outputs=num_outputs,
                               options=options)
+
+
+# --- several inputs' probes in one call -------------------------------------------------------
+
+SOURCES = "sources"   # the mesh axis the inputs (checkpoints, layer views) are split over
+
+
+def source_mesh(mesh: Mesh) -> Mesh:
+    """`mesh`'s devices as a 2-D mesh (sources, probes) with one device per source group: every
+    device trains whole sources (all the probes of each of its inputs)."""
+    devices = np.asarray(mesh.devices).reshape(-1, 1)
+    return Mesh(devices, (SOURCES, PROBES))
+
+
+def place_sources(mesh: Mesh, array, spec: P) -> jax.Array:
+    """A global array on the 2-D `mesh` (`source_mesh`) from a host array every process holds
+    whole, laid out by `spec`."""
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, NamedSharding(mesh, spec),
+                                        lambda index: array[index])
+
+
+def _fit_sources(key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train,
+                 x_val, x_test, counts, group=None, *, mesh: Mesh, block: int,
+                 hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+    per_probe = (key_data, y_train, y_val, y_test, mask, offset, valid) + (
+        () if group is None else (group,))
+    inputs = (x_train, x_val, x_test, counts)
+    body = functools.partial(_fit_blocks, block=block, hidden=hidden, num_outputs=num_outputs,
+                             options=options)
+
+    def device(per_probe, inputs, data_key_data):
+        # One source after another (its probes in blocks), as one device's probes are trained.
+        return jax.lax.map(lambda a: body(a[0], (data_key_data, *a[1])), (per_probe, inputs))
+
+    out = jax.shard_map(device, mesh=mesh, in_specs=(P(SOURCES, PROBES), P(SOURCES), P()),
+                        out_specs=P(SOURCES, PROBES), check_vma=False)(
+        per_probe, inputs, data_key_data)
+    replicated = NamedSharding(mesh, P())
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), out)
+
+
+_fit_sources_cpu = jax.jit(_fit_sources, static_argnames=_STATIC,
+                           compiler_options=CPU_COMPILER_OPTIONS)
+_fit_sources_other = jax.jit(_fit_sources, static_argnames=_STATIC)
+
+
+def compiled_fit_sources(mesh: Mesh):
+    """The jitted function `fit_sources` calls on `mesh`."""
+    return _fit_sources_cpu if _cpu(mesh) else _fit_sources_other
+
+
+def fit_sources(key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train,
+                x_val, x_test, counts, group=None, *, mesh: Mesh, block: int,
+                hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
+    """`fit` for G inputs at once, each with its own P probes, the inputs split over the
+    "sources" axis of a `source_mesh`: key data, labels and layouts [G, P, ...]; inputs
+    [G, rows, d] and counts [G, 3] (per source); the data key's data shared. G must be a multiple
+    of the mesh size and P of `block`. A probe's result is what `fit_sharded` gives it with its
+    source's inputs alone (its own key, the same minibatches). Returns the results [G, P],
+    replicated."""
+    sources, probes = key_data.shape[:2]
+    if sources % mesh.shape[SOURCES] or probes % block:
+        raise ValueError(f"{sources} sources x {probes} probes do not split into "
+                         f"{mesh.shape[SOURCES]} devices and blocks of {block}")
+    return compiled_fit_sources(mesh)(
+        key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train, x_val,
+        x_test, counts, group, mesh=mesh, block=block, hidden=hidden, num_outputs=num_outputs,
+        options=options)
 
 
 def zscore(x_train, x_val, x_test):

@@ -5,12 +5,18 @@ The branch task (datasets with conditionals) has its own samples and inputs and 
 of its own (`labels.branch_samples`).
 
 Per checkpoint, the samples (`labels.aligned`, the same set for every offset and semantics) give
-one input matrix per split; every probe of one depth and seed shares it, so they train in one
-`fit.fit_sharded` call spread over every device (`fit.probe_mesh`; split into several calls when a
-device's share would exceed its part of `memory_gib`, `chunking`). Sample arrays are padded to
-fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one compilation per
-depth. With several processes (jax.distributed) every process runs the same scan, one program over
-all their devices, and process 0 writes the files (`primary`, `process_zero_decides`).
+one input matrix per split and layer view; every probe of one depth and seed shares it: a
+`jobs.Job` (`prepare_step`). Jobs of one shape, depth and seed from several inputs (the checkpoints
+of a pass, the layers of a per-layer collection) train together (`jobs.train_jobs`): each device
+takes whole inputs, as many as its part of `memory_gib` holds (`fit.fit_sources`). The inputs left
+over, fewer than the devices, and jobs whose probes do not fit one device spread their probes over
+every device instead (`fit.fit_sharded` over `fit.probe_mesh`; several calls when a device's share
+would exceed its part of `memory_gib`, `jobs.chunking`). Either way a probe's result
+depends only on its key and its input, not on the devices or the inputs beside it. Sample arrays
+are padded to fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one
+compilation per depth and call shape. With several processes (jax.distributed) every process runs
+the same scan, one program over all their devices, and process 0 writes the files (`primary`,
+`process_zero_decides`).
 
 Results: one row per probe with its full key, its val and test accuracy, and `majority_acc`, the
 test accuracy of always answering the most frequent train label (the chance level, which differs
@@ -26,6 +32,7 @@ import jax
 import numpy as np
 
 from kareljax.probe import fit, labels, models, store
+from kareljax.probe.jobs import Job, train_jobs
 
 DEPTH_NAMES = tuple(models.DEPTHS)
 SPLITS = ("train", "val", "test")
@@ -118,95 +125,6 @@ def _pad_rows(a: np.ndarray, size: int, axis: int) -> np.ndarray:
     return np.pad(a, pad)
 
 
-def _per_probe_bytes(options: ScanOptions, widths: tuple[int, ...]) -> tuple[int, int]:
-    """(parameter floats of one probe, bytes one probe needs in a `fit` call: parameters,
-    gradients and AdamW moments, a minibatch's activations and scoring's)."""
-    param_floats = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-    return param_floats, 4 * (4 * param_floats + 3 * options.fit.batch_size * sum(widths)
-                              + 4096 * sum(widths))
-
-
-def chunk_size(options: ScanOptions, num_probes: int, widths: tuple[int, ...]) -> int:
-    """Probes per `fit` call on one device: as many as `memory_gib` holds, in even chunks (one
-    shape)."""
-    chunk = max(1, min(num_probes, int(options.memory_gib * 2 ** 30
-                                       // _per_probe_bytes(options, widths)[1])))
-    return -(-num_probes // -(-num_probes // chunk))
-
-
-# A block's parameters, gradients and AdamW moments and its scoring activations (one split's):
-# about what a CPU core's share of the cache holds, so a block trains without going to main
-# memory for them. On a 2-core EPYC (2 MiB L2 per core, 32 MiB L3; 64-dim inputs, CPU time on a
-# loaded host) blocks of 2 mlp2 probes took 1.2-1.4x less time than blocks of 6 or 16 and
-# 1.4-1.6x less than single probes (whose steps are too small for the per-operation costs);
-# blocks of 6-15 mlp1 probes 1.4x less than blocks of 45 or 90.
-BLOCK_BYTES = 24 * 2 ** 20
-
-
-def chunking(options: ScanOptions, num_probes: int, widths: tuple[int, ...], mesh,
-             eval_rows: int = 1024, label_bytes: int = 0) -> tuple[int, int]:
-    """(probes per `fit.fit_sharded` call, probes per block) for probes of `widths` scored on
-    `eval_rows` rows, with `label_bytes` of labels each. On CPU a device trains its probes in
-    even blocks of at most BLOCK_BYTES (parameters, optimizer state, scoring activations), one
-    block at a time, so its share of `memory_gib` (`fit.per_device_memory`) holds one block's
-    training and every probe's labels; elsewhere all of a device's probes train together. Calls
-    are even; a call's probe count is a multiple of the mesh size and of the block, and may exceed
-    `num_probes` (the scan pads with repeated probes and drops their results)."""
-    param_floats, per_probe = _per_probe_bytes(options, widths)
-    budget = fit.per_device_memory(mesh, options.memory_gib)
-    per_device = -(-num_probes // mesh.size)
-    if mesh.devices.flat[0].platform == "cpu":
-        block = BLOCK_BYTES // (16 * param_floats + 4 * min(eval_rows, 4096) * sum(widths[1:]))
-        block = max(1, min(block, per_device, int(budget // per_probe)))
-        most = max(block, int((budget - block * per_probe) // label_bytes) if label_bytes
-                   else per_device)
-    else:
-        most = block = max(1, int(budget // (per_probe + label_bytes)))
-    per_call = -(-per_device // -(-per_device // most))
-    blocks = -(-per_call // block)
-    block = -(-per_call // blocks)
-    return mesh.size * blocks * block, block
-
-
-def _train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions, depth: str,
-                 seed: int, salt: int, progress, mesh=None) -> list[dict]:
-    """Trains P probes (labels ys [P, rows, heads] per split, head layouts `stacked`) on shared
-    inputs xs, spread over `mesh` (default: `fit.probe_mesh()`, every device); returns per probe
-    {val_acc, test_acc, best_step, train_acc, train_acc_rise}."""
-    mesh = fit.probe_mesh() if mesh is None else mesh
-    hidden = models.DEPTHS[depth]
-    num = len(ys[0])
-    chunk, block = chunking(options, num, (xs[0].shape[1],) + hidden + (num_outputs,), mesh,
-                            xs[1].shape[0], sum(y[0].nbytes for y in ys))
-    base = jax.random.fold_in(jax.random.key(seed), DEPTH_NAMES.index(depth))
-    base = jax.random.fold_in(base, salt) if salt else base
-    data_key = jax.random.fold_in(jax.random.key(1000 + seed), salt)
-    shared = [fit.place(mesh, a, per_probe=False)
-              for a in (jax.random.key_data(data_key), *xs, np.array(counts, np.int32))]
-    fields = ("mask", "offset", "valid") + (("group",) if "group" in stacked else ())
-    out_rows = []
-    for start in range(0, num, chunk):
-        idx = np.arange(start, start + chunk) % num   # the last call wraps round
-        # One key per probe, from its index: a probe's result depends neither on `memory_gib`
-        # nor on the devices, nor on the repeated probes that pad the call.
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, idx)
-        split = [fit.place(mesh, a, per_probe=True)
-                 for a in (jax.random.key_data(keys), *(y[idx] for y in ys),
-                           *(stacked[f][idx] for f in fields))]
-        out = fit.fit_sharded(split[0], shared[0], *split[1:7], *shared[1:4], shared[4],
-                              split[7] if len(split) > 7 else None, mesh=mesh, block=block,
-                              hidden=hidden, num_outputs=num_outputs, options=options.fit)
-        out = jax.tree.map(np.asarray, out)
-        taken = min(chunk, num - start)
-        out_rows += [{"val_acc": float(out["val_acc"][j]), "test_acc": float(out["test_acc"][j]),
-                      "best_step": int(out["best_step"][j]),
-                      "train_acc": float(out["train_acc"][j]),
-                      "train_acc_rise": float(out["train_acc_rise"][j])} for j in range(taken)]
-        if progress:
-            progress(taken)
-    return out_rows
-
-
 def primary() -> bool:
     """Whether this process writes a scan's files: process 0 (every process scans every probe,
     `fit.fit_sharded` being one program over the devices of all of them)."""
@@ -257,11 +175,11 @@ def _branch_samples(collections: dict, options: ScanOptions, limits: dict) -> di
     return samples
 
 
-def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_sel, semantics,
-                 alts, step: int, progress) -> list[dict]:
+def _branch_jobs(collections: dict, samples: dict, options: ScanOptions, rows_sel, semantics,
+                 alts, step: int) -> list[tuple[Job, Callable]]:
     """The branch task's probes (offset 0, one per semantics, depth and seed) on `samples`
-    (`_branch_samples`); [] when the collection has no conditional statements or some split has
-    no sample."""
+    (`_branch_samples`), as (job, its results -> rows) pairs; [] when the collection has no
+    conditional statements or some split has no sample."""
     if min(len(v["spec"]) for v in samples.values()) == 0:
         return []
     xs, counts, sizes = _inputs({s: collections[s]["states"][v["spec"], v["token"]]
@@ -276,21 +194,20 @@ def _branch_rows(collections: dict, samples: dict, options: ScanOptions, rows_se
     layout = models.HeadLayout.of(labels.BRANCH.heads, 1, 2)
     stacked = {f: np.stack([getattr(layout, f)] * len(semantics))
                for f in ("mask", "offset", "valid")}
-    rows = []
-    for depth in options.depths:
-        for seed in range(options.seeds):
-            fitted = _train_group(xs, counts, ys, stacked, 2, options, depth, seed, 1, progress)
-            for s, result in enumerate(fitted):
-                rows.append({"step": step, "semantics": semantics[s],
-                             "alt": -1 if s == 0 else alts[s - 1], "offset": 0, "depth": depth,
-                             "task": labels.BRANCH.name, "seed": seed, **result,
-                             "majority_acc": majority[s], **count_fields})
-    return rows
+
+    def rows_of(depth, seed):
+        return lambda fitted: [
+            {"step": step, "semantics": semantics[s], "alt": -1 if s == 0 else alts[s - 1],
+             "offset": 0, "depth": depth, "task": labels.BRANCH.name, "seed": seed, **result,
+             "majority_acc": majority[s], **count_fields} for s, result in enumerate(fitted)]
+
+    return [(Job(xs, counts, ys, stacked, 2, depth, seed, 1), rows_of(depth, seed))
+            for depth in options.depths for seed in range(options.seeds)]
 
 
-def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], None] | None = None
-              ) -> list[dict]:
-    """Trains every probe of one collected checkpoint; returns the result rows."""
+def prepare_step(directory: str, options: ScanOptions) -> list[tuple[Job, Callable]]:
+    """Every probe job of one collected checkpoint, each with the function that turns its
+    results into result rows (`train_steps` trains them)."""
     index = store.read_index(directory)
     height, width = index["layout"]["height"], index["layout"]["width"]
     collected_alts = list(index["alts"])
@@ -309,20 +226,44 @@ def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], No
                 for split, collected in collections.items()} if task_list else {}
     branch = (_branch_samples(collections, options, limits)
               if labels.BRANCH.name in options.tasks else None)
-    results = []
-    for layer, views in layer_views(collections):
-        rows = []
-        if task_list:
-            rows += _state_rows(views, prepared, options, task_list, semantics, alts,
-                                index["step"], directory, progress)
-        if branch is not None:
-            rows += _branch_rows(views, branch, options, rows_sel, semantics, alts,
-                                 index["step"], progress)
-        results += rows if layer is None else [{**row, "layer": layer} for row in rows]
     # Options away from their defaults are recorded in every row.
     recorded = {**({"statements": list(options.statements)} if options.statements else {}),
                 **({"example": options.example} if options.example else {})}
-    return [{**row, **recorded} for row in results]
+    jobs = []
+    for layer, views in layer_views(collections):
+        pairs = []
+        if task_list:
+            pairs += _state_jobs(views, prepared, options, task_list, semantics, alts,
+                                 index["step"], directory)
+        if branch is not None:
+            pairs += _branch_jobs(views, branch, options, rows_sel, semantics, alts,
+                                  index["step"])
+        extra = recorded if layer is None else {"layer": layer, **recorded}
+        jobs += [(job, lambda fitted, rows_of=rows_of, extra=extra: [
+                     {**row, **extra} for row in rows_of(fitted)]) for job, rows_of in pairs]
+    return jobs
+
+
+def held_bytes(prepared: list[tuple[Job, Callable]]) -> int:
+    """Host memory a prepared checkpoint's inputs hold (arrays shared by jobs counted once)."""
+    arrays = {id(a): a for job, _ in prepared for a in (*job.xs, *job.ys)}
+    return sum(a.nbytes for a in arrays.values())
+
+
+def train_steps(prepared: list[list[tuple[Job, Callable]]], options: ScanOptions,
+                progress: Callable[[int], None] | None = None, mesh=None) -> list[list[dict]]:
+    """The result rows of each prepared checkpoint (`prepare_step`), their probes trained
+    together (`train_jobs`: several checkpoints' inputs spread over the devices)."""
+    flat = [pair for pairs in prepared for pair in pairs]
+    fitted = iter(train_jobs([job for job, _ in flat], options, progress, mesh))
+    return [[row for _, rows_of in pairs for row in rows_of(next(fitted))]
+            for pairs in prepared]
+
+
+def scan_step(directory: str, options: ScanOptions, progress: Callable[[int], None] | None = None
+              ) -> list[dict]:
+    """Trains every probe of one collected checkpoint; returns the result rows."""
+    return train_steps([prepare_step(directory, options)], options, progress)[0]
 
 
 def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str, dict]]]:
@@ -344,10 +285,11 @@ def layer_views(collections: dict[str, dict]) -> list[tuple[int | None, dict[str
         (layer, view(lambda s, layer=layer: s[:, layer])) for layer in range(states.shape[1])]
 
 
-def _state_rows(collections, prepared, options, task_list, semantics, alts, step, directory,
-                progress) -> list[dict]:
+def _state_jobs(collections, prepared, options, task_list, semantics, alts, step, directory
+                ) -> list[tuple[Job, Callable]]:
     """The state tasks' probes: (offset x semantics x task) for every depth and seed, on the
-    states of `collections` at the samples of `prepared` ({split: (samples, labels)})."""
+    states of `collections` at the samples of `prepared` ({split: (samples, labels)}), as
+    (job, its results -> rows) pairs."""
     split_data = {split: (collections[split]["states"][samples["spec"], samples["token"]]
                           .astype(np.float32), y)
                   for split, (samples, y) in prepared.items()}
@@ -385,18 +327,16 @@ def _state_rows(collections, prepared, options, task_list, semantics, alts, step
                                   outputs)
                 for p in range(len(keys_of))]
     count_fields = _sample_counts(counts, tuple(prepared[s][0]["available"] for s in SPLITS))
-    results = []
-    for depth in options.depths:
-        for seed in range(options.seeds):
-            fitted = _train_group(xs, counts, ys, stacked, num_outputs, options, depth, seed, 0,
-                                  progress)
-            for p, ((o, s, t), result) in enumerate(zip(keys_of, fitted)):
-                results.append({
-                    "step": step, "semantics": semantics[s],
-                    "alt": -1 if s == 0 else alts[s - 1], "offset": options.offsets[o],
-                    "depth": depth, "task": task_list[t].name, "seed": seed, **result,
-                    "majority_acc": majority[p], **count_fields})
-    return results
+
+    def rows_of(depth, seed):
+        return lambda fitted: [
+            {"step": step, "semantics": semantics[s], "alt": -1 if s == 0 else alts[s - 1],
+             "offset": options.offsets[o], "depth": depth, "task": task_list[t].name,
+             "seed": seed, **result, "majority_acc": majority[p], **count_fields}
+            for p, ((o, s, t), result) in enumerate(zip(keys_of, fitted))]
+
+    return [(Job(xs, counts, ys, stacked, num_outputs, depth, seed, 0), rows_of(depth, seed))
+            for depth in options.depths for seed in range(options.seeds)]
 
 
 def probes_per_step(options: ScanOptions, num_semantics: int, conditions: bool = False,

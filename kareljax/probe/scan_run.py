@@ -4,7 +4,8 @@ results.jsonl and results.csv written (what `kareljax scan` and `kareljax reprod
     summary = scan_run.run("runs/quick", options.scan_options("cpu", []))
 
 Checkpoints whose collections are damaged, incomplete, linked to a moved run or without probe
-samples are skipped with their reason and repair; the others are scanned. Each checkpoint's rows
+samples are skipped with their reason and repair; the others are scanned, enough checkpoints at a
+time for every device to take whole inputs (`checkpoints_per_pass`). Each checkpoint's rows
 are kept under <workdir>/scan_cache/<digest of the options>/, so a rerun with the same options
 only trains the probes of checkpoints collected since (an interrupted scan resumes).
 """
@@ -109,6 +110,15 @@ def scannable_steps(workdir: str) -> tuple[list[int], list[int]]:
     return steps, skipped
 
 
+def checkpoints_per_pass(layers: int) -> int:
+    """Checkpoints whose probes train together: enough inputs (each checkpoint gives 1 + layers,
+    the mean and each layer's view) for every device of the scan to take whole ones; their
+    inputs are held until they have trained (the scan also trains early once they reach
+    `memory_gib`)."""
+    from kareljax.probe import fit
+    return max(1, -(-fit.probe_mesh().size // (1 + layers)))
+
+
 def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
     """Scans every collected checkpoint of `workdir` and writes results.csv and results.jsonl
     (each whole or not at all; the JSON lines last, so a results.jsonl newer than the
@@ -122,31 +132,45 @@ def run(workdir: str, options: scan.ScanOptions, progress: bool = True) -> dict:
     num_sem = 1 + len(first["alts"] if options.alts is None else options.alts)
     layers = store.layer_count(store.step_dir(workdir, steps[0]), first)
     per_step = scan.probes_per_step(options, num_sem, first["conditions"], layers)
-    rows, start, reused = [], time.perf_counter(), []
+    start, reused, done = time.perf_counter(), [], {}
     cache = os.path.join(workdir, CACHE_DIR, options_digest(options))
+    batch_size = checkpoints_per_pass(layers)
     with tqdm(total=len(steps) * per_step, desc="probes", unit="probe", file=sys.stderr,
               disable=not progress or not primary) as bar:
+        pending: list = []           # (step, prepared jobs) waiting to train together
+
+        def train_pending() -> None:
+            for (step, _), rows in zip(pending, scan.train_steps([p for _, p in pending],
+                                                                 options, bar.update)):
+                if primary:
+                    write_cached(cache, step, rows)
+                done[step] = rows
+            pending.clear()
+
         for step in steps:
             cached = read_cached(cache, workdir, step)
-            if scan.process_zero_decides(cached is None):   # all processes fit the same steps
-                done_before = bar.n
-                try:
-                    cached = scan.scan_step(store.step_dir(workdir, step), options, bar.update)
-                except (scan.NoSamplesError, store.CollectionReadError) as e:
-                    _say(f"step {step} skipped: {e}" if isinstance(e, scan.NoSamplesError)
-                         else _damaged(workdir, step, e))
-                    skipped.append(step)
-                    bar.total -= per_step - (bar.n - done_before)   # the bar still ends at 100 %
-                    bar.refresh()
-                    continue
-                except ValueError as e:  # options the collection cannot serve; earlier steps stay
-                    raise ConfigError(f"step {step}: {e}") from e
-                if primary:
-                    write_cached(cache, step, cached)
-            else:
+            if not scan.process_zero_decides(cached is None):   # all processes fit the same
                 reused.append(step)
                 bar.update(len(cached or ()))
-            rows += cached or []
+                done[step] = cached or []
+                continue
+            try:
+                pending.append((step, scan.prepare_step(store.step_dir(workdir, step), options)))
+            except (scan.NoSamplesError, store.CollectionReadError) as e:
+                _say(f"step {step} skipped: {e}" if isinstance(e, scan.NoSamplesError)
+                     else _damaged(workdir, step, e))
+                skipped.append(step)
+                bar.total -= per_step                 # the bar still ends at 100 %
+                bar.refresh()
+                continue
+            except ValueError as e:  # options the collection cannot serve; earlier steps stay
+                raise ConfigError(f"step {step}: {e}") from e
+            held = sum(scan.held_bytes(p) for _, p in pending)
+            if len(pending) >= batch_size or held > options.memory_gib * 2 ** 30:
+                train_pending()
+        if pending:
+            train_pending()
+    rows = [row for step in steps for row in done.get(step, [])]
     if note := capped_samples_note(rows):
         print(note, file=sys.stderr)
     if reused:

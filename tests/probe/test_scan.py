@@ -9,7 +9,7 @@ import pytest
 from kareljax import config_files
 from kareljax.data import dataset_config, generate
 from kareljax.eval.evaluate import program_grammar
-from kareljax.probe import collect, fit, labels, models, scan, store
+from kareljax.probe import collect, fit, jobs, labels, models, scan, store
 
 ALTS = (8,)
 OPTIONS = scan.ScanOptions(depths=("linear",), tasks=("facing", "branch"), offsets=(0,), seeds=2,
@@ -165,8 +165,8 @@ def test_probe_results_do_not_depend_on_the_memory_budget():
     stacked = {f: np.stack([getattr(layout, f)] * num) for f in ("mask", "offset", "valid")}
     roomy = scan.ScanOptions(fit=fit.FitOptions(steps=8, batch_size=16, eval_every=2))
     tight = dataclasses.replace(roomy, memory_gib=1e-9)
-    assert scan.chunk_size(roomy, num, (d, 4)) == num and scan.chunk_size(tight, num, (d, 4)) == 1
-    together, one_by_one = (scan._train_group(xs, (n, n, n), ys, stacked, 4, options, "mlp1",
+    assert jobs.chunk_size(roomy, num, (d, 4)) == num and jobs.chunk_size(tight, num, (d, 4)) == 1
+    together, one_by_one = (jobs.train_group(xs, (n, n, n), ys, stacked, 4, options, "mlp1",
                                               0, 0, None) for options in (roomy, tight))
     assert one_by_one == together
     assert len({r["test_acc"] for r in together}) > 1      # the probes differ from each other
