@@ -129,16 +129,17 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     rel = lambda p: os.path.basename(p)  # noqa: E731  (every figure is in out_dir)
 
     # 1. progress over training
+    execution = run.order == "execution"
     if run.generation or content:
         figures["progress"] = plot_progress(os.path.join(out_dir, "progress.png"), run.generation,
                                             content, run.total_steps, run.val_evals,
-                                            run.train_loss, run.floors)
+                                            run.train_loss, run.floors, execution)
     # 1b. by program length, at the last checkpoint with generation accuracy
     gen_last = max(run.generation) if run.generation else None
     lengths = run.generation[gen_last].get("by_length", {}) if gen_last is not None else {}
     if lengths:
         figures["by_length"] = plot_by_length(os.path.join(out_dir, "by_length.png"), lengths,
-                                              gen_last)
+                                              gen_last, execution)
     # 2. orig vs alt
     ova = orig_vs_alt(results, last)
     if ova:
@@ -188,7 +189,6 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
     if samples := _samples_sentence(sample_counts(results)):
         md += ["", samples]
     md.append("")
-    execution = run.order == "execution"
     if gen_steps and execution:
         g = run.generation[gen_steps[-1]]
         md.append(f"**Final output accuracy** (step {gen_steps[-1]}, {g['specs']} test specs; "
@@ -282,10 +282,11 @@ def write_report(workdir: str, out_dir: str | None = None) -> dict:
         md += ["", f"### By program length (step {gen_last}, test split)", "",
                f"![by length]({rel(figures['by_length'])})", ""]
         number = lambda v: "—" if v is None or not np.isfinite(v) else f"{v:.2f}"  # noqa: E731
-        md += _table(["reference length", "specs", "correct", "correct_gen",
-                      "generated length", "generated length (correct ones)"],
-                     [[str(n), str(r["programs"]), pct(r["correct"]), pct(r["correct_gen"]),
-                       number(r["generated_length"]), number(r["generated_length_correct"])]
+        generated = ["generated length", "generated length (correct ones)"] * (not execution)
+        md += _table(["reference length", "specs", "correct", "correct_gen"] + generated,
+                     [[str(n), str(r["programs"]), pct(r["correct"]), pct(r["correct_gen"])]
+                      + [number(r["generated_length"]),
+                         number(r["generated_length_correct"])] * (not execution)
                       for n, r in sorted(lengths.items())])
 
     md += ["", f"## 2. Table 1 form (step {last}, original semantics)", ""]

@@ -50,14 +50,17 @@ def _depth_colors(depths) -> dict[str, str]:
 
 
 def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dict[int, float]],
-                  total_steps: int | None, val_evals=(), train_loss=(), floors=None) -> str:
+                  total_steps: int | None, val_evals=(), train_loss=(), floors=None,
+                  execution: bool = False) -> str:
     """Generation accuracy (and val accuracy from training, and the constant-program floors),
     how varied the programs are (distinct programs over specs: near 0 while the model babbles),
     semantic content per depth with the step-0 baseline dashed, and the training loss, against the
     training step; phases shaded. Panels without data are left out: the diversity panel without
     programs in the collections or `val_distinct` in the training evals, the semantic-content
-    panel without probe results (`content` empty), the loss panel without a loss curve."""
-    diverse = _has_diversity(generation, val_evals)
+    panel without probe results (`content` empty), the loss panel without a loss curve. An
+    `execution`-order run's accuracy is of its output grids, its floor copying the inputs, and it
+    has no diversity panel (its programs are the references it reads)."""
+    diverse = not execution and _has_diversity(generation, val_evals)
     panels = 1 + diverse + bool(content) + bool(train_loss)
     heights = [2.6] + [1.6] * diverse + [2.6] * bool(content) + [2.6] * bool(train_loss)
     fig = _figure(8, sum(heights))
@@ -73,14 +76,20 @@ def plot_progress(path: str, generation: dict[int, dict], content: dict[str, dic
         ev = sorted(val_evals, key=lambda r: r["step"])
         ax.plot([r["step"] for r in ev], [100 * r["val_correct"] for r in ev], ":", color="0.4",
                 lw=1, label="val_correct (training evals)")
-    ax.axhline(100 * PAPER_GENERATIVE, color="0.5", lw=0.8, ls="-.", label="paper final (92.4 %)")
-    if floors:
+    if execution:
+        if floors and "copy_floor" in floors:
+            ax.axhline(100 * floors["copy_floor"], color="tab:red", lw=0.8, ls=":",
+                       label=f"inputs copied ({100 * floors['copy_floor']:.1f} %)")
+    else:
+        ax.axhline(100 * PAPER_GENERATIVE, color="0.5", lw=0.8, ls="-.",
+                   label="paper final (92.4 %)")
+    if floors and not execution:
         best = floors["best_constant"]
         ax.axhline(100 * floors["noop_floor"], color="tab:red", lw=0.8, ls=":",
                    label=f"no-op floor ({100 * floors['noop_floor']:.1f} %)")
         ax.axhline(100 * best["correct"], color="tab:red", lw=0.8, ls="--",
                    label=f"best constant program ({100 * best['correct']:.1f} %)")
-    ax.set_ylabel("generation accuracy (%)")
+    ax.set_ylabel("output accuracy (%)" if execution else "generation accuracy (%)")
     ax.set_ylim(-2, 102)
     ax.legend(fontsize=8, loc="upper left")
 
@@ -173,14 +182,16 @@ def plot_orig_vs_alt(path: str, table: dict[tuple[int, str], dict], step: int) -
     return _save(fig, path)
 
 
-def plot_by_length(path: str, table: dict[int, dict], step: int) -> str:
+def plot_by_length(path: str, table: dict[int, dict], step: int, execution: bool = False
+                   ) -> str:
     """Per reference program length: generation accuracy (correct, correct_gen) with the number of
-    specs, and the mean generated length (all programs, correct ones) against the diagonal."""
+    specs, and the mean generated length (all programs, correct ones) against the diagonal. An
+    `execution`-order run writes no program: its output accuracy alone."""
     lengths = sorted(table)
     x = np.arange(len(lengths))
     get = lambda key: [100 * table[n][key] for n in lengths]  # noqa: E731
-    fig = _figure(10, 3.8)
-    left, right = fig.subplots(1, 2)
+    fig = _figure(5.5 if execution else 10, 3.8)
+    left, right = fig.subplots(1, 2) if not execution else (fig.subplots(), None)
     left.bar(x - 0.2, get("correct"), 0.4, label="correct")
     left.bar(x + 0.2, get("correct_gen"), 0.4, label="correct_gen")
     for i, n in enumerate(lengths):
@@ -189,8 +200,11 @@ def plot_by_length(path: str, table: dict[int, dict], step: int) -> str:
     left.set_ylim(0, 122)                # room above 100 % for the counts and the legend
     left.set_yticks(range(0, 101, 20))
     left.set_xlabel("reference program length (actions; specs above the bars)")
-    left.set_ylabel("generation accuracy (%)")
+    left.set_ylabel("output accuracy (%)" if execution else "generation accuracy (%)")
     left.legend(fontsize=8, loc="upper right", ncol=2)
+    if execution:
+        fig.suptitle(f"output accuracy by program length, step {step} (test split)")
+        return _save(fig, path)
     right.plot(lengths, [table[n]["generated_length"] for n in lengths], "o-",
                label="generated, all")
     right.plot(lengths, [math.nan if table[n]["generated_length_correct"] is None

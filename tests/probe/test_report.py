@@ -322,6 +322,14 @@ def test_an_execution_order_run_reports_output_accuracy_and_reference_programs(t
     assert "pick_marker()" not in md and "distinct programs" not in md
     assert re.search(r"\| 100 \|[^\n]*\| reference \(input\) \|\n", md)
     assert "| own |" not in md
+    # It writes no program: no generated-length columns, no diversity panel (accuracy 2.6 in,
+    # content 2.6 in, loss 2.6 in: 7.8 in at 110 dpi), one by-length panel.
+    assert "| reference length | specs | correct | correct_gen |\n" in md
+    assert "generated length" not in md
+    import matplotlib.image
+    out = directory / "report"
+    assert matplotlib.image.imread(out / "progress.png").shape[0] == round(7.8 * 110)
+    assert matplotlib.image.imread(out / "by_length.png").shape[1] == round(5.5 * 110)
     # A synthesis run's config (no order) reads as synthesis.
     assert report_data.read_order(str(tmp_path / "missing.json")) == "synthesis"
 
