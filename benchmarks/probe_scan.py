@@ -21,7 +21,8 @@ line says the load average at the start and the end. `--loop-probes N` adds the 
 vmapped against N probes trained one at a time on one device. Then, per `--checkpoint-probes`
 count, `checkpoints_spread_speedup`: the mlp1 probes of `--checkpoints` inputs trained together,
 each device taking whole inputs, over one input a call with its probes spread (a scan's pass of
-several checkpoints against one checkpoint at a time).
+several checkpoints against one checkpoint at a time; each the best of 3 alternating runs), and
+`scan_spreads_them`: whether a scan would (`jobs.spread_pays`).
 
 The data imitate one pass of the issue-6 scan of a tiny-model collection: 180 probes (6 semantics x
 5 offsets x 6 tasks), 64-dim states, 20,000 train samples (padded to 32,768 rows) and 1,024 val and
@@ -205,13 +206,25 @@ def _checkpoint_rows(options, depth: str, probes: int, checkpoints: int) -> dict
         _, xs, ys, layout = _inputs(probes, seed=1 + i)
         stacked = dict(zip(("mask", "offset", "valid"), layout))
         several.append(jobs.Job(xs, COUNTS, ys, stacked, OUTPUTS, depth, 0, 0))
-    together_s, _ = _timed(lambda: jobs.train_jobs(several, options))
-    alone_s, _ = _timed(lambda: [jobs.train_jobs([job], options) for job in several])
+    pays = jobs.spread_pays(options, several[0], fit.probe_mesh())
+    default_padding, jobs.CPU_SPREAD_PADDING = jobs.CPU_SPREAD_PADDING, 0.0   # spread: always
+    together = lambda: jobs.train_jobs(several, options)  # noqa: E731
+    alone = lambda: [jobs.train_jobs([job], options) for job in several]  # noqa: E731
+    together(), alone()                                    # compile both
+    times = {together: [], alone: []}
+    for _ in range(3):                                     # alternating: drift hits both alike
+        for f in (together, alone):
+            start = time.perf_counter()
+            f()
+            times[f].append(time.perf_counter() - start)
+    together_s, alone_s = min(times[together]), min(times[alone])
+    jobs.CPU_SPREAD_PADDING = default_padding
     total = probes * checkpoints
     return {"depth": depth, "checkpoints": checkpoints, "probes_per_checkpoint": probes,
             "probes_per_s_checkpoints_spread": round(total / together_s, 2),
             "probes_per_s_one_checkpoint_a_call": round(total / alone_s, 2),
-            "checkpoints_spread_speedup": round(alone_s / together_s, 2)}
+            "checkpoints_spread_speedup": round(alone_s / together_s, 2),
+            "scan_spreads_them": pays}
 
 
 def main() -> None:

@@ -175,6 +175,26 @@ def sources_per_device(options: ScanOptions, job: Job, mesh) -> tuple[int, int]:
     return (most, block) if most >= 1 else (0, 0)
 
 
+# On a CPU host a device trains its probes in cache-sized blocks whichever way they are spread,
+# and whole inputs per device measured 0.85-0.94x one input a call when the latter pads nothing
+# (benchmarks/probe_scan.py, 2 devices); it pays when one input a call pads its probes (more
+# devices than its probes fill): 1.24x at 6 probes on 8 devices, padded to 8.
+CPU_SPREAD_PADDING = 0.25
+
+
+def spread_pays(options: ScanOptions, job: Job, mesh) -> bool:
+    """Whether whole inputs per device beat one input a call for jobs like `job`: on GPU and TPU
+    always (a device's share of one input's probes is little work for it, and the calls are
+    fewer); on a CPU host when one input a call would pad its probes by CPU_SPREAD_PADDING or
+    more."""
+    if mesh.devices.flat[0].platform != "cpu":
+        return True
+    num = len(job.ys[0])
+    chunk, _ = chunking(options, num, job.widths(), mesh, job.xs[1].shape[0],
+                        sum(y[0].nbytes for y in job.ys))
+    return chunk * -(-num // chunk) >= (1 + CPU_SPREAD_PADDING) * num
+
+
 def _train_sources(jobs: list[Job], options: ScanOptions, block: int, progress, mesh
                    ) -> list[list[dict]]:
     """Trains jobs of one signature in one `fit.fit_sources` call, each device taking whole
@@ -207,9 +227,10 @@ def train_jobs(jobs: list[Job], options: ScanOptions, progress=None, mesh=None
                ) -> list[list[dict]]:
     """Every job's result rows (`train_group`'s), in order. Jobs of one signature (say one
     depth and seed of several checkpoints) are trained together, each device taking whole inputs,
-    as many as its memory holds, in calls of equal shape; the inputs left over (fewer than the
-    devices) and jobs whose probes do not fit one device have their probes spread over the
-    devices instead, one input a call."""
+    as many as its memory holds, in calls of equal shape, where that pays (`spread_pays`); the
+    inputs left over (fewer than the devices), jobs whose probes do not fit one device and those
+    for which it does not pay have their probes spread over the devices instead, one input a
+    call."""
     mesh = fit.probe_mesh() if mesh is None else mesh
     results: list = [None] * len(jobs)
     groups: dict = {}
@@ -217,6 +238,8 @@ def train_jobs(jobs: list[Job], options: ScanOptions, progress=None, mesh=None
         groups.setdefault(job.signature(), []).append(i)
     for members in groups.values():
         most, block = sources_per_device(options, jobs[members[0]], mesh)
+        if most and not spread_pays(options, jobs[members[0]], mesh):
+            most = 0
         whole = len(members) // mesh.size            # inputs per device if all went in one call
         calls = -(-whole // most) if most and whole else 0
         per_call = mesh.size * (whole // calls) if calls else 0

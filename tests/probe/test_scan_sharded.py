@@ -170,7 +170,8 @@ SCAN = r"""
 import sys
 from kareljax import platform
 platform.configure()
-from kareljax.probe import fit, scan, scan_run
+from kareljax.probe import fit, jobs, scan, scan_run
+jobs.CPU_SPREAD_PADDING = 0.0   # whole checkpoints per device even where no probe is padded
 options = scan.ScanOptions(depths=("linear",), tasks=("facing", "position"), offsets=(0,),
                            seeds=1, fit=fit.FitOptions(steps=4, batch_size=16, eval_every=2))
 scan_run.run(sys.argv[1], options, progress=False)
