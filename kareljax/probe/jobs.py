@@ -178,7 +178,7 @@ def sources_per_device(options: ScanOptions, job: Job, mesh) -> tuple[int, int]:
 # On a CPU host a device trains its probes in cache-sized blocks whichever way they are spread,
 # and whole inputs per device measured 0.85-0.94x one input a call when the latter pads nothing
 # (benchmarks/probe_scan.py, 2 devices); it pays when one input a call pads its probes (more
-# devices than its probes fill): 1.24x at 6 probes on 8 devices, padded to 8.
+# devices than its probes fill): 1.24-1.31x at 6 probes on 8 devices, padded to 8.
 CPU_SPREAD_PADDING = 0.25
 
 

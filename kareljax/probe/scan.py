@@ -7,16 +7,16 @@ of its own (`labels.branch_samples`).
 Per checkpoint, the samples (`labels.aligned`, the same set for every offset and semantics) give
 one input matrix per split and layer view; every probe of one depth and seed shares it: a
 `jobs.Job` (`prepare_step`). Jobs of one shape, depth and seed from several inputs (the checkpoints
-of a pass, the layers of a per-layer collection) train together (`jobs.train_jobs`): each device
-takes whole inputs, as many as its part of `memory_gib` holds (`fit.fit_sources`). The inputs left
-over, fewer than the devices, and jobs whose probes do not fit one device spread their probes over
-every device instead (`fit.fit_sharded` over `fit.probe_mesh`; several calls when a device's share
-would exceed its part of `memory_gib`, `jobs.chunking`). Either way a probe's result
-depends only on its key and its input, not on the devices or the inputs beside it. Sample arrays
-are padded to fixed sizes (`counts` says how many rows are real), so all checkpoints reuse one
-compilation per depth and call shape. With several processes (jax.distributed) every process runs
-the same scan, one program over all their devices, and process 0 writes the files (`primary`,
-`process_zero_decides`).
+of a pass, the layers of a per-layer collection) train together where that pays (`jobs.train_jobs`,
+`jobs.spread_pays`): each device takes whole inputs, as many as its part of `memory_gib` holds
+(`fit.fit_sources`). The inputs left over, fewer than the devices, and jobs whose probes do not fit
+one device spread their probes over every device instead (`fit.fit_sharded` over `fit.probe_mesh`;
+several calls when a device's share would exceed its part of `memory_gib`, `jobs.chunking`). Either
+way a probe's result depends only on its key and its input, not on the devices or the inputs beside
+it. Sample arrays are padded to fixed sizes (`counts` says how many rows are real), so all
+checkpoints reuse one compilation per depth and call shape. With several processes
+(jax.distributed) every process runs the same scan, one program over all their devices, and process
+0 writes the files (`primary`, `process_zero_decides`).
 
 Results: one row per probe with its full key, its val and test accuracy, and `majority_acc`, the
 test accuracy of always answering the most frequent train label (the chance level, which differs
