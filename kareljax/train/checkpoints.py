@@ -72,6 +72,16 @@ class CorruptCheckpointWarning(UserWarning):
     """A checkpoint was set aside (it did not read back, or its parameters gave a NaN loss)."""
 
 
+def _state_args(abstract_state, partial: bool):
+    """Orbax's restore arguments for the state item: all of it, or only what `abstract_state`
+    names (orbax's partial restore reads nothing else)."""
+    if not partial:
+        return ocp.args.StandardRestore(abstract_state)
+    return ocp.args.PyTreeRestore(
+        item=abstract_state, partial_restore=True,
+        restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_state))
+
+
 class Checkpoints:
     """Saving and restoring the checkpoints of one run directory."""
 
@@ -111,9 +121,12 @@ class Checkpoints:
             state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state),
             config=ocp.args.JsonSave(config)), force=force)
 
-    def restore(self, abstract_state, step: int | None = None) -> Restored | None:
+    def restore(self, abstract_state, step: int | None = None, *, partial: bool = False
+                ) -> Restored | None:
         """The newest readable checkpoint (or exactly `step`), arrays placed by the shardings of
-        `abstract_state` (ShapeDtypeStructs); None when there is none at all.
+        `abstract_state` (ShapeDtypeStructs); None when there is none at all. `partial`: the
+        state's entries that `abstract_state` names only (say params and step, a third of a
+        state with AdamW's moments), the others left unread.
 
         Newer checkpoints that fail to read are set aside only once an older one reads back;
         when none does (say the model changed), nothing is moved and CheckpointReadError lists
@@ -124,7 +137,7 @@ class Checkpoints:
         for s in candidates:
             try:
                 restored = self.manager.restore(s, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state),
+                    state=_state_args(abstract_state, partial),
                     data=ocp.args.JsonRestore(), config=ocp.args.JsonRestore()))
                 if int(restored.state["step"]) != s:
                     raise ValueError(f"its state says step {int(restored.state['step'])}")

@@ -49,16 +49,18 @@ def checkpoint_steps(workdir) -> list[int]:
 
 def _restore(workdir, step: int | None, mesh) -> tuple[ml_collections.ConfigDict, int, dict]:
     """(the run's config, step, params) of checkpoint `step` (default: the newest readable),
-    the arrays placed on `mesh` as training places them."""
+    the arrays placed on `mesh` as training places them. Only the parameters and the step are
+    read, not the optimizer's moments (twice the parameters' bytes)."""
     config = run_config(workdir)
     tx, _ = optimizer.make(config.train)
-    abstract, _ = state_lib.abstract_state(config.model, tx, mesh)
+    full, _ = state_lib.abstract_state(config.model, tx, mesh)
+    abstract = {"params": full["params"], "step": full["step"]}
     ckpts = _checkpoints(workdir)
     try:
         if step is not None and step not in ckpts.steps():
             raise RunNotFoundError(f"{workdir} has no checkpoint of step {step}; it has "
                                    f"{ckpts.steps()}")
-        restored = ckpts.restore(abstract, step)
+        restored = ckpts.restore(abstract, step, partial=True)
     finally:
         ckpts.close()
     if restored is None:

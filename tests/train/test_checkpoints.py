@@ -95,3 +95,27 @@ def test_readers_open_runs_without_orbax_s_read_only_notice(runs, caplog):
     messages = [r.getMessage() for r in caplog.records]
     assert "another orbax warning" in messages
     assert not [m for m in messages if "read only" in m]
+
+
+def _bytes_read() -> int:
+    """Bytes this process has read from files so far (Linux: /proc/self/io)."""
+    with open("/proc/self/io") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("rchar"))
+
+
+def test_readers_read_the_parameters_not_the_optimizer_state(runs, data_dir):
+    """eval, collect and warm starts load a checkpoint's parameters only: AdamW's moments, twice
+    the parameters' bytes, stay unread (orbax's partial restore)."""
+    from kareljax.train import load as load_run
+    config = load(data_dir)
+    restore(runs["one"], config)                         # opened once: metadata, imports
+    before = _bytes_read()
+    full = restore(runs["one"], config)
+    full_bytes, before = _bytes_read() - before, _bytes_read()
+    step, model = load_run.load_model(runs["one"])
+    params_bytes = _bytes_read() - before
+    assert step == full.step
+    assert params_bytes < 0.5 * full_bytes, (params_bytes, full_bytes)
+    from flax import nnx
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), np.asarray(b)),
+                 nnx.state(model, nnx.Param), full.state["params"])
