@@ -210,15 +210,17 @@ def _checkpoint_rows(options, depth: str, probes: int, checkpoints: int) -> dict
     default_padding, jobs.CPU_SPREAD_PADDING = jobs.CPU_SPREAD_PADDING, 0.0   # spread: always
     together = lambda: jobs.train_jobs(several, options)  # noqa: E731
     alone = lambda: [jobs.train_jobs([job], options) for job in several]  # noqa: E731
-    together(), alone()                                    # compile both
-    times = {together: [], alone: []}
-    for _ in range(3):                                     # alternating: drift hits both alike
-        for f in (together, alone):
-            start = time.perf_counter()
-            f()
-            times[f].append(time.perf_counter() - start)
+    try:
+        together(), alone()                                # compile both
+        times = {together: [], alone: []}
+        for _ in range(3):                                 # alternating: drift hits both alike
+            for f in (together, alone):
+                start = time.perf_counter()
+                f()
+                times[f].append(time.perf_counter() - start)
+    finally:
+        jobs.CPU_SPREAD_PADDING = default_padding
     together_s, alone_s = min(times[together]), min(times[alone])
-    jobs.CPU_SPREAD_PADDING = default_padding
     total = probes * checkpoints
     return {"depth": depth, "checkpoints": checkpoints, "probes_per_checkpoint": probes,
             "probes_per_s_checkpoints_spread": round(total / together_s, 2),

@@ -178,12 +178,25 @@ def _cpu(mesh: Mesh) -> bool:
     return mesh.devices.flat[0].platform == "cpu"
 
 
-def place(mesh: Mesh, array, per_probe: bool) -> jax.Array:
+def place(mesh: Mesh, array, per_probe: bool | P) -> jax.Array:
     """A global array on `mesh` from a host array every process holds whole: split on its first
-    axis over "probes" (`per_probe`) or replicated."""
+    axis over "probes" (`per_probe` True) or replicated (False), or laid out by a PartitionSpec."""
     array = np.asarray(array)
-    sharding = NamedSharding(mesh, P(PROBES) if per_probe else P())
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+    spec = per_probe if isinstance(per_probe, P) else P(PROBES) if per_probe else P()
+    return jax.make_array_from_callback(array.shape, NamedSharding(mesh, spec),
+                                        lambda index: array[index])
+
+
+def _per_probe(key_data, y_train, y_val, y_test, mask, offset, valid, group) -> tuple:
+    """The arguments each probe has its own of (key, labels, head layout)."""
+    return (key_data, y_train, y_val, y_test, mask, offset, valid) + (
+        () if group is None else (group,))
+
+
+def _gathered(mesh: Mesh, out: dict) -> dict:
+    """`out` replicated over `mesh`: every process can read every probe's result."""
+    replicated = NamedSharding(mesh, P())
+    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), out)
 
 
 def _fit_blocks(per_probe, shared, *, block, hidden, num_outputs, options):
@@ -209,8 +222,7 @@ def _fit_blocks(per_probe, shared, *, block, hidden, num_outputs, options):
 def _fit_sharded(key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train,
                  x_val, x_test, counts, group=None, *, mesh: Mesh, block: int,
                  hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
-    per_probe = (key_data, y_train, y_val, y_test, mask, offset, valid) + (
-        () if group is None else (group,))
+    per_probe = _per_probe(key_data, y_train, y_val, y_test, mask, offset, valid, group)
     shared = (data_key_data, x_train, x_val, x_test, counts)
     body = functools.partial(_fit_blocks, block=block, hidden=hidden, num_outputs=num_outputs,
                              options=options)
@@ -218,8 +230,7 @@ def _fit_sharded(key_data, data_key_data, y_train, y_val, y_test, mask, offset, 
     # would want every loop carry started from a constant marked as varying, are left off.
     out = jax.shard_map(body, mesh=mesh, in_specs=(P(PROBES), P()), out_specs=P(PROBES),
                         check_vma=False)(per_probe, shared)
-    replicated = NamedSharding(mesh, P())    # every process can read every probe's result
-    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), out)
+    return _gathered(mesh, out)
 
 
 _STATIC = ("mesh", "block", "hidden", "num_outputs", "options")
@@ -269,19 +280,10 @@ def source_mesh(mesh: Mesh) -> Mesh:
     return Mesh(devices, (SOURCES, PROBES))
 
 
-def place_sources(mesh: Mesh, array, spec: P) -> jax.Array:
-    """A global array on the 2-D `mesh` (`source_mesh`) from a host array every process holds
-    whole, laid out by `spec`."""
-    array = np.asarray(array)
-    return jax.make_array_from_callback(array.shape, NamedSharding(mesh, spec),
-                                        lambda index: array[index])
-
-
 def _fit_sources(key_data, data_key_data, y_train, y_val, y_test, mask, offset, valid, x_train,
                  x_val, x_test, counts, group=None, *, mesh: Mesh, block: int,
                  hidden: tuple[int, ...], num_outputs: int, options: FitOptions) -> dict:
-    per_probe = (key_data, y_train, y_val, y_test, mask, offset, valid) + (
-        () if group is None else (group,))
+    per_probe = _per_probe(key_data, y_train, y_val, y_test, mask, offset, valid, group)
     inputs = (x_train, x_val, x_test, counts)
     body = functools.partial(_fit_blocks, block=block, hidden=hidden, num_outputs=num_outputs,
                              options=options)
@@ -293,8 +295,7 @@ def _fit_sources(key_data, data_key_data, y_train, y_val, y_test, mask, offset, 
     out = jax.shard_map(device, mesh=mesh, in_specs=(P(SOURCES, PROBES), P(SOURCES), P()),
                         out_specs=P(SOURCES, PROBES), check_vma=False)(
         per_probe, inputs, data_key_data)
-    replicated = NamedSharding(mesh, P())
-    return jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, replicated), out)
+    return _gathered(mesh, out)
 
 
 _fit_sources_cpu = jax.jit(_fit_sources, static_argnames=_STATIC,

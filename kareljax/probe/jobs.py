@@ -101,6 +101,11 @@ def _result_rows(out: dict, count: int) -> list[dict]:
              "train_acc_rise": float(out["train_acc_rise"][j])} for j in range(count)]
 
 
+def _layout_fields(stacked: dict) -> tuple[str, ...]:
+    """The head layout fields a job's probes carry (`group` when they predict several labels)."""
+    return ("mask", "offset", "valid") + (("group",) if "group" in stacked else ())
+
+
 def train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions, depth: str,
                 seed: int, salt: int, progress, mesh=None) -> list[dict]:
     """Trains P probes (labels ys [P, rows, heads] per split, head layouts `stacked`) on shared
@@ -113,7 +118,7 @@ def train_group(xs, counts, ys, stacked, num_outputs: int, options: ScanOptions,
                             xs[1].shape[0], sum(y[0].nbytes for y in ys))
     shared = [fit.place(mesh, a, per_probe=False)
               for a in (_data_key(seed, salt), *xs, np.array(counts, np.int32))]
-    fields = ("mask", "offset", "valid") + (("group",) if "group" in stacked else ())
+    fields = _layout_fields(stacked)
     out_rows = []
     for start in range(0, num, chunk):
         idx = np.arange(start, start + chunk) % num   # the last call wraps round
@@ -154,27 +159,6 @@ class Job:
         return (self.xs[0].shape[1],) + models.DEPTHS[self.depth] + (self.num_outputs,)
 
 
-def sources_per_device(options: ScanOptions, job: Job, mesh) -> tuple[int, int]:
-    """(inputs one device trains whole in a call, probes per block) for jobs like `job`: every
-    probe of an input on one device, one block training at a time, each input with its labels
-    held; (0, 0) when one device cannot hold a whole input's probes or the mesh is one device
-    (then `train_group` spreads each input's probes over the devices)."""
-    if mesh.size == 1:
-        return 0, 0
-    num = len(job.ys[0])
-    param_floats, per_probe = _per_probe_bytes(options, job.widths())
-    budget = fit.per_device_memory(mesh, options.memory_gib)
-    if mesh.devices.flat[0].platform == "cpu":
-        block = _cpu_block(param_floats, job.widths(), job.xs[1].shape[0], num, budget // per_probe)
-    else:
-        block = num
-    block = -(-num // -(-num // block))                   # even blocks
-    padded = block * -(-num // block)
-    held = sum(x.nbytes for x in job.xs) + padded * sum(y[0].nbytes for y in job.ys)
-    most = int((budget - block * per_probe) // held)
-    return (most, block) if most >= 1 else (0, 0)
-
-
 # On a CPU host a device trains its probes in cache-sized blocks whichever way they are spread,
 # and whole inputs per device measured 0.85-0.94x one input a call when the latter pads nothing
 # (benchmarks/probe_scan.py, 2 devices); it pays when one input a call pads its probes (more
@@ -195,6 +179,28 @@ def spread_pays(options: ScanOptions, job: Job, mesh) -> bool:
     return chunk * -(-num // chunk) >= (1 + CPU_SPREAD_PADDING) * num
 
 
+def sources_per_device(options: ScanOptions, job: Job, mesh) -> tuple[int, int]:
+    """(inputs one device trains whole in a call, probes per block) for jobs like `job`: every
+    probe of an input on one device, one block training at a time, each input with its labels
+    held; (0, 0) when one device cannot hold a whole input's probes or the mesh is one device
+    or it does not pay (`spread_pays`); then `train_group` spreads each input's probes over the
+    devices."""
+    if mesh.size == 1 or not spread_pays(options, job, mesh):
+        return 0, 0
+    num = len(job.ys[0])
+    param_floats, per_probe = _per_probe_bytes(options, job.widths())
+    budget = fit.per_device_memory(mesh, options.memory_gib)
+    if mesh.devices.flat[0].platform == "cpu":
+        block = _cpu_block(param_floats, job.widths(), job.xs[1].shape[0], num, budget // per_probe)
+    else:
+        block = num
+    block = -(-num // -(-num // block))                   # even blocks
+    padded = block * -(-num // block)
+    held = sum(x.nbytes for x in job.xs) + padded * sum(y[0].nbytes for y in job.ys)
+    most = int((budget - block * per_probe) // held)
+    return (most, block) if most >= 1 else (0, 0)
+
+
 def _train_sources(jobs: list[Job], options: ScanOptions, block: int, progress, mesh
                    ) -> list[list[dict]]:
     """Trains jobs of one signature in one `fit.fit_sources` call, each device taking whole
@@ -202,7 +208,7 @@ def _train_sources(jobs: list[Job], options: ScanOptions, block: int, progress, 
     first, num = jobs[0], len(jobs[0].ys[0])
     idx = np.arange(block * -(-num // block)) % num   # each input's probes, padded to blocks
     keys = _probe_keys(first.depth, first.seed, first.salt, idx)
-    fields = ("mask", "offset", "valid") + (("group",) if "group" in first.stacked else ())
+    fields = _layout_fields(first.stacked)
     smesh = fit.source_mesh(mesh)
     per_probe = [np.stack([keys] * len(jobs))]
     per_probe += [np.stack([job.ys[s][idx] for job in jobs]) for s in range(len(SPLITS))]
@@ -210,9 +216,9 @@ def _train_sources(jobs: list[Job], options: ScanOptions, block: int, progress, 
     inputs = [np.stack([job.xs[s] for job in jobs]) for s in range(len(SPLITS))]
     inputs.append(np.array([job.counts for job in jobs], np.int32))
     spec = jax.sharding.PartitionSpec
-    placed = [fit.place_sources(smesh, a, spec(fit.SOURCES, fit.PROBES)) for a in per_probe]
-    shared = [fit.place_sources(smesh, a, spec(fit.SOURCES)) for a in inputs]
-    data_key = fit.place_sources(smesh, _data_key(first.seed, first.salt), spec())
+    placed = [fit.place(smesh, a, spec(fit.SOURCES, fit.PROBES)) for a in per_probe]
+    shared = [fit.place(smesh, a, spec(fit.SOURCES)) for a in inputs]
+    data_key = fit.place(smesh, _data_key(first.seed, first.salt), spec())
     out = fit.fit_sources(placed[0], data_key, *placed[1:7],
                           *shared, placed[7] if len(placed) > 7 else None, mesh=smesh,
                           block=block, hidden=models.DEPTHS[first.depth],
@@ -238,8 +244,6 @@ def train_jobs(jobs: list[Job], options: ScanOptions, progress=None, mesh=None
         groups.setdefault(job.signature(), []).append(i)
     for members in groups.values():
         most, block = sources_per_device(options, jobs[members[0]], mesh)
-        if most and not spread_pays(options, jobs[members[0]], mesh):
-            most = 0
         whole = len(members) // mesh.size            # inputs per device if all went in one call
         calls = -(-whole // most) if most and whole else 0
         per_call = mesh.size * (whole // calls) if calls else 0
